@@ -1,0 +1,3 @@
+from dualvgr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""Run stages with the cache: reuse a FINISHED run whose outputs still exist, else run upstream first.
+
+Every executed stage is one MLflow run tagged with its stage, fingerprint, spec hash, git state and package
+versions; upstream stages executed on the way become child runs. A stage that raises leaves its run FAILED
+with the error and traceback logged. Under ``mlflow run`` the run MLflow created (``MLFLOW_RUN_ID``) is used for
+the requested stage, in whatever MLflow experiment it lives; the cache and the report search all experiments.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from dualvgr.core.errors import StageError
+from dualvgr.core.schema import ExperimentSpec
+from dualvgr.core.spec import dump_spec, flatten, spec_hash
+from dualvgr.core.stage import (
+    Stage,
+    StageContext,
+    StageRecord,
+    describe_output,
+    output_still_valid,
+    stage_fingerprint,
+)
+from dualvgr.core.tracking import (
+    TAG_CACHE_HIT,
+    TAG_CACHED_RUN,
+    TAG_EXPERIMENT,
+    TAG_FINGERPRINT,
+    TAG_OUTPUTS,
+    TAG_SEED,
+    TAG_SPEC_HASH,
+    TAG_STAGE,
+    TAG_UPSTREAM_PREFIX,
+    RunLogger,
+    Tracker,
+    provenance_tags,
+)
+
+
+@dataclass
+class Runner:
+    stages: dict[str, Stage]
+    tracker: Tracker
+    progress: bool = True
+    echo: bool = True
+    _fingerprints: dict = field(default_factory=dict, repr=False)
+
+    # ----------------------------------------------------------------------------------------- public API
+
+    def run(
+        self, name: str, spec: ExperimentSpec, *, force: bool = False, launched_run_id: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> list[StageRecord]:
+        """Make ``name``'s outputs exist for every variant of ``spec`` (one per seed for train)."""
+        stage = self._stage(name)
+        variants = stage.variants(spec)
+        if len(variants) == 1:
+            return [self._run_variant(stage, variants[0], force, launched_run_id, parent_run_id)]
+        group = self.parent_run(f"{stage.name}-seeds", spec, launched_run_id, parent_run_id)
+        try:
+            records = [self._run_variant(stage, v, force, None, group.run_id) for v in variants]
+        except BaseException as error:
+            group.fail(error)
+            raise
+        group.finish()
+        return records
+
+    def fingerprint(self, name: str, spec: ExperimentSpec) -> str:
+        return stage_fingerprint(self.stages, name, spec, self._fingerprints)
+
+    def cached(self, name: str, spec: ExperimentSpec) -> StageRecord | None:
+        """The newest FINISHED run of this stage and fingerprint whose outputs are all still there."""
+        fingerprint = self.fingerprint(name, spec)
+        for run in self.tracker.executed_runs(name, fingerprint):
+            try:
+                outputs = json.loads(run.data.tags.get(TAG_OUTPUTS, "{}"))
+            except json.JSONDecodeError:
+                continue
+            if outputs and all(output_still_valid(record) for record in outputs.values()):
+                paths = {key: Path(record["path"]) for key, record in outputs.items()}
+                return StageRecord(name, fingerprint, run.info.run_id, paths, cache_hit=True, spec=spec)
+        return None
+
+    # ------------------------------------------------------------------------------------------ internals
+
+    def _stage(self, name: str) -> Stage:
+        if name not in self.stages:
+            raise StageError(f"unknown stage '{name}' (stages: {', '.join(self.stages)})")
+        return self.stages[name]
+
+    def _run_variant(
+        self, stage: Stage, spec: ExperimentSpec, force: bool, launched_run_id: str | None, parent_run_id: str | None
+    ) -> StageRecord:
+        fingerprint = self.fingerprint(stage.name, spec)
+        hit = None if force or not stage.cacheable else self.cached(stage.name, spec)
+        if hit is not None:
+            self._say(f"[{stage.name}] cache hit: run {hit.run_id} ({fingerprint[:12]}); --force reruns it")
+            if launched_run_id:
+                self._record_cache_hit(launched_run_id, stage, spec, hit)
+            return hit
+
+        log = self._open_run(stage, spec, fingerprint, launched_run_id, parent_run_id)
+        try:
+            upstream = {}
+            for up in stage.upstream(spec):
+                (upstream[up],) = self.run(up, spec, parent_run_id=log.run_id)
+            log.set_tags({TAG_UPSTREAM_PREFIX + up: rec.run_id for up, rec in upstream.items()})
+            out_dir = Path(spec.tracking.outputs) / stage.name / fingerprint[:16]
+            out_dir.mkdir(parents=True, exist_ok=True)
+            context = StageContext(spec, fingerprint, out_dir.resolve(), upstream, log, self.progress)
+            self._say(f"[{stage.name}] running ({fingerprint[:12]}) -> {out_dir}")
+            started = time.perf_counter()
+            result = stage.run(context)
+            outputs = {key: describe_output(path) for key, path in result.outputs.items()}
+            metrics = dict(result.metrics, stage_seconds=time.perf_counter() - started)
+            log.log_metrics(metrics)
+            log.log_dict(outputs, "outputs.json")
+            log.set_tags({TAG_OUTPUTS: json.dumps(outputs, sort_keys=True)})
+        except BaseException as error:
+            log.fail(error)
+            raise
+        log.finish()
+        if result.summary:
+            self._say(f"[{stage.name}] {result.summary}")
+        paths = {key: Path(record["path"]) for key, record in outputs.items()}
+        return StageRecord(stage.name, fingerprint, log.run_id, paths, cache_hit=False, spec=spec)
+
+    def _open_run(
+        self, stage: Stage, spec: ExperimentSpec, fingerprint: str, launched_run_id: str | None,
+        parent_run_id: str | None,
+    ) -> RunLogger:
+        tags = self._tags(stage.name, spec) | {TAG_FINGERPRINT: fingerprint, TAG_CACHE_HIT: "false"}
+        if launched_run_id:
+            log = self.tracker.attach(launched_run_id)
+            log.set_tags(tags)
+        else:
+            run_name = f"{stage.name}" + (f"-seed{spec.train.seed}" if stage.name in ("train", "evaluate") else "")
+            log = self.tracker.start_run(spec.mlflow_experiment, run_name, tags, parent_run_id)
+        log.log_params(flatten(spec))
+        log.log_text(dump_spec(spec), "spec.yaml")
+        return log
+
+    def parent_run(
+        self, label: str, spec: ExperimentSpec, launched_run_id: str | None = None, parent_run_id: str | None = None
+    ) -> RunLogger:
+        """A run that only groups child runs (a pipeline, several seeds); the report never counts it."""
+        tags = self._tags(label, spec)
+        if launched_run_id:
+            log = self.tracker.attach(launched_run_id)
+            log.set_tags(tags)
+        else:
+            log = self.tracker.start_run(spec.mlflow_experiment, label, tags, parent_run_id)
+        log.log_params(flatten(spec))
+        log.log_text(dump_spec(spec), "spec.yaml")
+        return log
+
+    def _record_cache_hit(self, run_id: str, stage: Stage, spec: ExperimentSpec, hit: StageRecord) -> None:
+        log = self.tracker.attach(run_id)
+        log.set_tags(
+            self._tags(stage.name, spec)
+            | {TAG_FINGERPRINT: hit.fingerprint, TAG_CACHE_HIT: "true", TAG_CACHED_RUN: hit.run_id}
+        )
+        log.log_params(flatten(spec))
+
+    @staticmethod
+    def _tags(stage: str, spec: ExperimentSpec) -> dict[str, str]:
+        return provenance_tags() | {
+            TAG_STAGE: stage,
+            TAG_EXPERIMENT: spec.name,
+            TAG_SPEC_HASH: spec_hash(spec),
+            TAG_SEED: str(spec.train.seed),
+        }
+
+    def _say(self, message: str) -> None:
+        if self.echo:
+            print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def pipeline_run(runner: Runner, spec: ExperimentSpec, launched_run_id: str | None = None) -> Iterator[RunLogger]:
+    """The parent run of a whole pipeline: FINISHED when every stage is, FAILED with the error otherwise."""
+    log = runner.parent_run("pipeline", spec, launched_run_id)
+    try:
+        yield log
+    except BaseException as error:
+        log.fail(error)
+        raise
+    log.finish()

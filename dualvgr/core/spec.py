@@ -1,0 +1,260 @@
+"""Load, override, validate, hash and write experiment specs.
+
+Validation is strict: an unknown key names the closest valid key, a wrong type names the expected type, a
+missing required value says which. YAML is read with ``yaml.safe_load`` only (original bug B1).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+import shlex
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Literal, get_args, get_origin
+
+import yaml
+
+from dualvgr.core.errors import SpecError
+from dualvgr.core.schema import ExperimentSpec
+
+DEFAULT_EXPERIMENT = "experiments/demo.yaml"
+# PyYAML (YAML 1.1) reads "1e-4" (no dot) as a string (B1); float fields accept such strings.
+_FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> ExperimentSpec:
+    """Read an experiment file, apply ``dotted.key=value`` overrides and validate the result."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"experiment file not found: {path} (pass --experiment FILE; shipped ones are in experiments/)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path} is not valid YAML: {err}") from err
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    for override in overrides:
+        key, value = parse_override(override)
+        set_dotted(raw, key, value)
+    return spec_from_dict(raw, source=str(path))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``train.lr=1e-3`` -> ("train.lr", 0.001); values are parsed as YAML (lists, booleans, null)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise SpecError(f"override '{text}' is not of the form dotted.key=value (e.g. train.epochs=5)")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as err:
+        raise SpecError(f"override '{text}': the value is not valid YAML ({err})") from err
+    return key, parsed
+
+
+def split_overrides(text: str) -> list[str]:
+    """The MLproject's ``overrides`` parameter: space-separated ``key=value`` (shell quoting allowed)."""
+    return shlex.split(text) if text and text.strip() else []
+
+
+def set_dotted(raw: dict, key: str, value: Any) -> None:
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise SpecError(f"override '{key}': '{part}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+# -------------------------------------------------------------------------------------------- validation
+
+
+def spec_from_dict(raw: dict, source: str = "<spec>") -> ExperimentSpec:
+    spec = _build(ExperimentSpec, raw, prefix="", source=source)
+    _check_consistency(spec, source)
+    return spec
+
+
+def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: '{prefix.rstrip('.') or '<top>'}' must be a mapping, got {_describe(raw)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            raise SpecError(_unknown_key_message(prefix + str(key), list(fields), prefix, source))
+    values = {}
+    for name, fld in fields.items():
+        dotted = prefix + name
+        if name in raw:
+            values[name] = _coerce(hints[name], raw[name], dotted, source)
+        elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+            raise SpecError(f"{source}: required value '{dotted}' is missing (expected {_type_name(hints[name])})")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, dotted: str, source: str) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, {} if value is None else value, dotted + ".", source)
+    if origin in (typing.Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _coerce(option, value, dotted, source)
+            except SpecError:
+                continue
+        raise SpecError(f"{source}: '{dotted}' must be {_type_name(hint)}, got {_describe(value)}")
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            hint_text = f"; did you mean '{close[0]}'?" if close else ""
+            raise SpecError(
+                f"{source}: '{dotted}' must be one of {', '.join(map(str, choices))}, got {value!r}{hint_text}"
+            )
+        return value
+    if origin is list:
+        (item,) = get_args(hint)
+        if not isinstance(value, list):
+            raise SpecError(f"{source}: '{dotted}' must be a list of {_type_name(item)}, got {_describe(value)}")
+        return [_coerce(item, v, f"{dotted}[{i}]", source) for i, v in enumerate(value)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - schema uses only the types above
+        raise TypeError(f"unsupported schema type {hint!r} for {dotted}")
+    raise SpecError(f"{source}: '{dotted}' must be {_type_name(hint)}, got {_describe(value)}")
+
+
+def _unknown_key_message(dotted: str, valid: list[str], prefix: str, source: str) -> str:
+    key = dotted[len(prefix):]
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    suggestion = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+    return f"{source}: unknown key '{dotted}'{suggestion} (valid keys here: {', '.join(valid)})"
+
+
+def _type_name(hint: Any) -> str:
+    origin = get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, get_args(hint)))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in get_args(hint))
+    if origin is list:
+        return f"a list of {_type_name(get_args(hint)[0])}"
+    if dataclasses.is_dataclass(hint):
+        return "a mapping"
+    return {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}.get(
+        hint, str(hint)
+    )
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _check_consistency(spec: ExperimentSpec, source: str) -> None:
+    """Cross-field rules that a per-field type cannot express."""
+    positive = {
+        "features.num_clips": spec.features.num_clips,
+        "features.appearance.frames_per_clip": spec.features.appearance.frames_per_clip,
+        "features.appearance.image_size": spec.features.appearance.image_size,
+        "features.motion.frames_per_clip": spec.features.motion.frames_per_clip,
+        "features.motion.image_size": spec.features.motion.image_size,
+        "features.motion.sample_size": spec.features.motion.sample_size,
+        "model.module_dim": spec.model.module_dim,
+        "model.unit_layers": spec.model.unit_layers,
+        "model.graph_layers": spec.model.graph_layers,
+        "model.gat_heads": spec.model.gat_heads,
+        "train.batch_size": spec.train.batch_size,
+        "train.epochs": spec.train.epochs,
+        "train.lr_decay_every": spec.train.lr_decay_every,
+        "questions.answer_top": spec.questions.answer_top,
+        "dataset.synthetic.num_videos": spec.dataset.synthetic.num_videos,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise SpecError(f"{source}: '{key}' must be at least 1, got {value}")
+    if spec.model.module_dim % spec.model.gat_heads:
+        raise SpecError(
+            f"{source}: model.module_dim ({spec.model.module_dim}) must be divisible by model.gat_heads "
+            f"({spec.model.gat_heads}): each GAT head is module_dim/heads wide"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", spec.name):
+        raise SpecError(f"{source}: 'name' must be letters, digits, '.', '_' or '-', got {spec.name!r}")
+    if len(set(spec.train.seeds)) != len(spec.train.seeds):
+        raise SpecError(f"{source}: 'train.seeds' lists a seed twice: {spec.train.seeds}")
+
+
+# ----------------------------------------------------------------------------------- canonical form, hash
+
+
+def spec_to_dict(spec: Any) -> dict:
+    return dataclasses.asdict(spec)
+
+
+def canonical_json(value: Any) -> str:
+    """One byte sequence per value: sorted keys, no whitespace, floats in repr form."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def sha256_of(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def spec_hash(spec: ExperimentSpec) -> str:
+    """sha256 of the canonical resolved spec: two runs with the same hash declared the same experiment."""
+    return sha256_of(spec_to_dict(spec))
+
+
+def dump_spec(spec: ExperimentSpec) -> str:
+    """The resolved spec as YAML (every value, defaults included), in schema order."""
+    return yaml.safe_dump(spec_to_dict(spec), sort_keys=False, default_flow_style=None, width=100)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1e-4}}`` -> ``{"train.lr": 1e-4}`` (MLflow params)."""
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, child in value.items():
+            flat.update(flatten(child, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): value}
+
+
+def replace_in(spec: ExperimentSpec, **changes: Any) -> ExperimentSpec:
+    """A copy of ``spec`` with dotted keys replaced (``replace_in(spec, **{"train.seed": 7})``), re-validated."""
+    raw = copy.deepcopy(spec_to_dict(spec))
+    for key, value in changes.items():
+        set_dotted(raw, key, value)
+    return spec_from_dict(raw, source=f"{spec.name} (derived)")

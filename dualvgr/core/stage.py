@@ -1,0 +1,105 @@
+"""What a pipeline stage is: its parameters, upstream stages, fingerprint and outputs.
+
+A stage's fingerprint = sha256 of (stage name, stage code version, the spec values it reads, the fingerprints of
+its upstream stages, and the identity of external input files). Its outputs live in
+``<tracking.outputs>/<stage>/<fingerprint[:16]>/`` so that two experiments that agree on a stage share it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dualvgr.core.fingerprint import folder_manifest, manifest_digest
+from dualvgr.core.schema import ExperimentSpec
+from dualvgr.core.spec import sha256_of
+from dualvgr.core.tracking import RunLogger
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """A stage whose outputs exist: just executed, or found FINISHED in the tracking store."""
+
+    stage: str
+    fingerprint: str
+    run_id: str
+    outputs: dict[str, Path]
+    cache_hit: bool
+    spec: ExperimentSpec
+
+
+@dataclass
+class StageResult:
+    """What a stage's ``run`` returns: paths downstream stages read, and final metrics to log."""
+
+    outputs: dict[str, Path]
+    metrics: dict[str, float] = field(default_factory=dict)
+    summary: str = ""
+
+
+@dataclass
+class StageContext:
+    spec: ExperimentSpec
+    fingerprint: str
+    out_dir: Path
+    upstream: dict[str, StageRecord]
+    log: RunLogger
+    progress: bool = True
+
+    def input(self, stage: str, output: str) -> Path:
+        return self.upstream[stage].outputs[output]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    summary: str  # "input -> output", shown by --help
+    # Bump when the code changes the stage's outputs for the same parameters (invalidates the cache).
+    version: str
+    params: Callable[[ExperimentSpec], dict]
+    run: Callable[[StageContext], StageResult]
+    upstream: Callable[[ExperimentSpec], tuple[str, ...]] = lambda spec: ()
+    external_inputs: Callable[[ExperimentSpec], Any] = lambda spec: None
+    # One spec per independent run (train: one per seed).
+    variants: Callable[[ExperimentSpec], list[ExperimentSpec]] = lambda spec: [spec]
+    cacheable: bool = True
+
+
+def describe_output(path: Path) -> dict:
+    """How an output is recorded: path + size (file) or path + manifest digest (folder)."""
+    path = Path(path).resolve()
+    if path.is_dir():
+        manifest = folder_manifest(path)
+        return {"path": str(path), "kind": "dir", "files": len(manifest), "digest": manifest_digest(manifest)}
+    return {"path": str(path), "kind": "file", "size": path.stat().st_size}
+
+
+def output_still_valid(record: dict) -> bool:
+    path = Path(record["path"])
+    if record.get("kind") == "dir":
+        return path.is_dir() and manifest_digest(folder_manifest(path)) == record["digest"]
+    return path.is_file() and path.stat().st_size == record["size"]
+
+
+def stage_fingerprint(stages: dict[str, Stage], name: str, spec: ExperimentSpec, memo: dict | None = None) -> str:
+    """Fingerprints of a spec's stages; ``memo`` avoids re-identifying external inputs within one command."""
+    memo = {} if memo is None else memo
+    key = (name, sha256_of(dataclasses.asdict(spec)))
+    if key not in memo:
+        stage = stages[name]
+        memo[key] = sha256_of(
+            {
+                "stage": name,
+                "version": stage.version,
+                "params": _plain(stage.params(spec)),
+                "upstream": {up: stage_fingerprint(stages, up, spec, memo) for up in stage.upstream(spec)},
+                "external": stage.external_inputs(spec),
+            }
+        )
+    return memo[key]
+
+
+def _plain(value: Any) -> Any:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value

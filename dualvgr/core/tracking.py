@@ -1,0 +1,204 @@
+"""MLflow tracking: runs with explicit ids (no fluent global state), provenance tags, cache lookups.
+
+The store is MLflow's default (``mlflow.db`` in the working directory) or whatever ``MLFLOW_TRACKING_URI`` names
+(a remote ``mlflow server`` included). Tag names used across the harness are defined here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import platform
+import subprocess
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any, Iterable
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.utils.time import get_current_time_millis
+
+# Tag names: the contract between stages, the cache and the report.
+TAG_STAGE = "dualvgr.stage"
+TAG_EXPERIMENT = "dualvgr.experiment"
+TAG_SPEC_HASH = "dualvgr.spec_hash"
+TAG_FINGERPRINT = "dualvgr.fingerprint"
+TAG_CACHE_HIT = "dualvgr.cache_hit"
+TAG_CACHED_RUN = "dualvgr.cached_run_id"
+TAG_OUTPUTS = "dualvgr.outputs"
+TAG_ERROR = "dualvgr.error"
+TAG_GIT_COMMIT = "dualvgr.git_commit"
+TAG_GIT_DIRTY = "dualvgr.git_dirty"
+TAG_UPSTREAM_PREFIX = "dualvgr.upstream."
+TAG_DEVIATION_PREFIX = "dualvgr.deviation."
+TAG_SEED = "dualvgr.seed"
+
+PACKAGES = ("torch", "torchvision", "mlflow", "numpy", "h5py", "opencv-python-headless", "nltk", "pandas", "pyyaml")
+_MAX_TAG = 5000  # MLflow stores up to 8000 characters per tag value; keep headroom
+_BATCH = 100  # MLflow's limit of params/metrics/tags per log_batch call
+
+
+def git_state(directory: Path | None = None) -> tuple[str, bool]:
+    """(commit, dirty) of the checkout holding the package; ("unknown", True) outside git."""
+    directory = directory or Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=directory, capture_output=True, text=True, check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+    return commit, bool(status.strip())
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def provenance_tags() -> dict[str, str]:
+    commit, dirty = git_state()
+    tags = {TAG_GIT_COMMIT: commit, TAG_GIT_DIRTY: str(dirty).lower(), "mlflow.source.git.commit": commit}
+    tags.update({f"dualvgr.version.{name}": version for name, version in package_versions().items()})
+    tags["dualvgr.host"] = platform.node()
+    return tags
+
+
+class RunLogger:
+    """Logs to one MLflow run by id, so nested stage runs never depend on an active-run stack."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client = client
+        self.run_id = run_id
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        items = [RunTag(key, _tag_value(value)) for key, value in tags.items()]
+        for start in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, tags=items[start:start + _BATCH])
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        items = [Param(key, _param_value(value)) for key, value in params.items()]
+        for start in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, params=items[start:start + _BATCH])
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        now = get_current_time_millis()
+        items = [Metric(key, float(value), now, step or 0) for key, value in metrics.items() if value is not None]
+        for start in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, metrics=items[start:start + _BATCH])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), artifact_path)
+        else:
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_dict(self, value: Any, artifact_file: str) -> None:
+        self.client.log_dict(self.run_id, value, artifact_file)
+
+    def log_input(self, dataset: Any, context: str) -> None:
+        from mlflow.entities import DatasetInput, InputTag
+
+        self.client.log_inputs(
+            self.run_id,
+            datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])],
+        )
+
+    def fail(self, error: BaseException) -> None:
+        text = "".join(traceback.format_exception(error))
+        self.set_tags({TAG_ERROR: f"{type(error).__name__}: {error}"})
+        self.log_text(text, "error.txt")
+        self.client.set_terminated(self.run_id, "FAILED")
+
+    def finish(self) -> None:
+        self.client.set_terminated(self.run_id, "FINISHED")
+
+
+class Tracker:
+    """The tracking store: experiments, run creation and the searches the cache and report need."""
+
+    def __init__(self, tracking_uri: str | None = None):
+        self.client = MlflowClient(tracking_uri)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.client.tracking_uri
+
+    def experiment_id(self, name: str) -> str:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            return self.client.create_experiment(name)
+        if experiment.lifecycle_stage == "deleted":
+            self.client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+
+    def start_run(self, experiment: str, run_name: str, tags: dict[str, Any], parent_run_id: str | None = None) -> RunLogger:
+        tags = dict(tags)
+        tags["mlflow.runName"] = run_name
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(self.experiment_id(experiment), tags={k: _tag_value(v) for k, v in tags.items()})
+        return RunLogger(self.client, run.info.run_id)
+
+    def attach(self, run_id: str) -> RunLogger:
+        return RunLogger(self.client, run_id)
+
+    def search(self, filter_string: str, order_by: Iterable[str] = ("attributes.start_time DESC",)) -> list:
+        """Runs matching ``filter_string`` in every active experiment of the store."""
+        experiment_ids = [e.experiment_id for e in self.client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
+        if not experiment_ids:
+            return []
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs(
+                experiment_ids, filter_string=filter_string, order_by=list(order_by), max_results=1000, page_token=token
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def executed_runs(self, stage: str, fingerprint: str | None = None) -> list:
+        """FINISHED runs that executed ``stage`` (cache hits excluded), newest first."""
+        conditions = [
+            f"tags.`{TAG_STAGE}` = '{stage}'",
+            f"tags.`{TAG_CACHE_HIT}` = 'false'",
+            "attributes.status = 'FINISHED'",
+        ]
+        if fingerprint:
+            conditions.append(f"tags.`{TAG_FINGERPRINT}` = '{fingerprint}'")
+        return self.search(" and ".join(conditions))
+
+
+def outputs_tag(outputs: dict[str, dict]) -> str:
+    return json.dumps(outputs, sort_keys=True)
+
+
+def _tag_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= _MAX_TAG else text[: _MAX_TAG - 20] + "...[truncated]"
+
+
+def _param_value(value: Any) -> str:
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= _MAX_TAG else text[: _MAX_TAG - 20] + "...[truncated]"
+
+
+def temporary_artifact_dir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="dualvgr-artifact-")
