@@ -42,3 +42,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory) -> str:
+    """One SQLite tracking store for the session (creating one costs seconds); tests use unique specs."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture()
+def tracker(tracking_uri):
+    from dualvgr.core.tracking import Tracker
+
+    return Tracker(tracking_uri)

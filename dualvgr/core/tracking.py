@@ -13,6 +13,7 @@ import platform
 import subprocess
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -113,9 +114,12 @@ class RunLogger:
     def log_input(self, dataset: Any, context: str) -> None:
         from mlflow.entities import DatasetInput, InputTag
 
+        # Schema inference warns about integer columns, which is irrelevant for a manifest of files.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            entity = dataset._to_mlflow_entity()
         self.client.log_inputs(
-            self.run_id,
-            datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])],
+            self.run_id, datasets=[DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])]
         )
 
     def fail(self, error: BaseException) -> None:
