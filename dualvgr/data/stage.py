@@ -1,0 +1,135 @@
+"""The ``data`` stage: build the synthetic demo dataset, or check a real one; fingerprint it.
+
+Input: ``dataset.*`` of the spec (and, for real data, the files under ``dataset.root``).
+Output: ``videos.json`` (video id -> path, the dataset fingerprint, problems), ``missing_videos.txt``; the QA
+files and video folder are recorded as outputs so the cache notices when they change. Logs split counts as
+metrics and the dataset (manifest + fingerprint) with ``mlflow.log_input``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import mlflow.data
+import pandas as pd
+
+from dualvgr.core.errors import DataError
+from dualvgr.core.fingerprint import file_identity, folder_manifest, manifest_digest
+from dualvgr.core.schema import ExperimentSpec
+from dualvgr.core.stage import Stage, StageContext, StageResult
+from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
+from dualvgr.data.annotations import SPLITS
+from dualvgr.data.check import inspect_dataset, problems_message
+from dualvgr.data.synthetic import generate_dataset
+
+MANIFEST = "videos.json"
+
+
+def data_params(spec: ExperimentSpec) -> dict:
+    dataset = spec.dataset
+    params = {
+        "kind": dataset.kind,
+        "root": dataset.root,
+        "layout": dataset.layout,
+        "mapping_file": dataset.mapping_file,
+        "allow_missing_videos": dataset.allow_missing_videos,
+    }
+    if dataset.kind == "synthetic":
+        params["synthetic"] = dataset.synthetic
+    return params
+
+
+def data_external_inputs(spec: ExperimentSpec) -> dict | None:
+    """Real data is an input the harness does not make: identify its files (names, sizes, QA sha256)."""
+    if spec.dataset.kind == "synthetic":
+        return None
+    root = Path(spec.dataset.root)
+    if not root.is_dir():
+        return {"root": str(root), "missing": True}
+    jsons = {p.name: file_identity(p) for p in sorted(root.glob("*_qa.json"))}
+    return {"qa": jsons, "files": manifest_digest(folder_manifest(root))}
+
+
+def run_data(ctx: StageContext) -> StageResult:
+    dataset = ctx.spec.dataset
+    root = Path(dataset.root)
+    if dataset.kind == "synthetic":
+        generate_dataset(root, dataset.synthetic, progress=ctx.progress)
+    inventory = inspect_dataset(
+        dataset.kind, root, layout=dataset.layout, mapping_file=dataset.mapping_file, progress=ctx.progress
+    )
+
+    manifest_path = ctx.out_dir / MANIFEST
+    problems_path = ctx.out_dir / "missing_videos.txt"
+    problems_path.write_text(
+        "".join(f"{vid}\t{text}\n" for vid, text in sorted(inventory.problems.items())), encoding="utf-8"
+    )
+    manifest = {
+        "kind": dataset.kind,
+        "root": str(root.resolve()),
+        "fingerprint": inventory.fingerprint,
+        "annotation_files": {split: str(path.resolve()) for split, path in inventory.annotation_files.items()},
+        "videos": {str(vid): str(path.resolve()) for vid, path in inventory.usable_videos.items()},
+        "problems": {str(vid): text for vid, text in inventory.problems.items()},
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+    metrics = {f"questions_{split}": inventory.questions[split] for split in SPLITS}
+    metrics |= {f"videos_{split}": inventory.videos_per_split[split] for split in SPLITS}
+    metrics |= {"videos_total": len(inventory.video_paths), "videos_missing": len(inventory.problems)}
+    ctx.log.log_metrics(metrics)
+    ctx.log.set_tags({"dualvgr.dataset_fingerprint": inventory.fingerprint})
+    ctx.log.log_input(_dataset_entity(inventory), context="data")
+    if inventory.problems:
+        ctx.log.log_artifact(problems_path)
+        if not dataset.allow_missing_videos:
+            raise DataError(problems_message(inventory, f"{problems_path} (also the run's missing_videos.txt)"))
+        ctx.log.set_tags({TAG_DEVIATION_PREFIX + "missing_videos": len(inventory.problems)})
+
+    outputs = {"manifest": manifest_path, "problems": problems_path}
+    outputs |= {f"{split}_qa": path for split, path in inventory.annotation_files.items()}
+    video_dirs = sorted({path.parent for path in inventory.usable_videos.values()})
+    outputs |= {f"videos_{i}": folder for i, folder in enumerate(video_dirs)}
+    counts = ", ".join(f"{split} {inventory.questions[split]} QA / {inventory.videos_per_split[split]} videos" for split in SPLITS)
+    return StageResult(
+        outputs=outputs,
+        summary=f"{dataset.kind} at {root}: {counts}; {len(inventory.problems)} missing/unreadable; "
+        f"fingerprint {inventory.fingerprint[:12]}",
+    )
+
+
+def _dataset_entity(inventory):
+    frame = pd.DataFrame(
+        {
+            "video_id": list(inventory.video_paths),
+            "path": [str(p) for p in inventory.video_paths.values()],
+            "size": [p.stat().st_size if p.is_file() else -1 for p in inventory.video_paths.values()],
+        }
+    )
+    # MLflow warns about integer columns and ambiguous local sources; neither matters for a file manifest.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return mlflow.data.from_pandas(
+            frame, source=str(inventory.root.resolve()), name=f"{inventory.kind}-videos",
+            digest=inventory.fingerprint[:32],
+        )
+
+
+def load_manifest(path: Path) -> dict:
+    """The data stage's ``videos.json``; video ids as ints."""
+    manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+    manifest["videos"] = {int(vid): Path(p) for vid, p in manifest["videos"].items()}
+    manifest["annotation_files"] = {split: Path(p) for split, p in manifest["annotation_files"].items()}
+    return manifest
+
+
+DATA_STAGE = Stage(
+    name="data",
+    summary="dataset.* -> checked dataset (synthetic demo written first), videos.json manifest, fingerprint",
+    version="1",
+    params=data_params,
+    run=run_data,
+    external_inputs=data_external_inputs,
+)
