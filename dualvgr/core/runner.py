@@ -18,7 +18,7 @@ from typing import Iterator
 
 from dualvgr.core.errors import StageError
 from dualvgr.core.schema import ExperimentSpec
-from dualvgr.core.spec import dump_spec, flatten, spec_hash
+from dualvgr.core.spec import config_hash, dump_spec, flatten, spec_hash
 from dualvgr.core.stage import (
     Stage,
     StageContext,
@@ -30,6 +30,7 @@ from dualvgr.core.stage import (
 from dualvgr.core.tracking import (
     TAG_CACHE_HIT,
     TAG_CACHED_RUN,
+    TAG_CONFIG_HASH,
     TAG_EXPERIMENT,
     TAG_FINGERPRINT,
     TAG_OUTPUTS,
@@ -107,13 +108,16 @@ class Runner:
 
         log = self._open_run(stage, spec, fingerprint, launched_run_id, parent_run_id)
         try:
-            upstream = {}
+            upstream, upstream_runs = {}, {}
             for up in stage.upstream(spec):
-                (upstream[up],) = self.run(up, spec, parent_run_id=log.run_id)
-            log.set_tags({TAG_UPSTREAM_PREFIX + up: rec.run_id for up, rec in upstream.items()})
+                records = self.run(up, spec, parent_run_id=log.run_id)
+                upstream_runs[up] = records
+                if len(records) == 1:  # several seeds: only the stage's list of runs (report) makes sense
+                    upstream[up] = records[0]
+            log.set_tags({TAG_UPSTREAM_PREFIX + up: ",".join(r.run_id for r in recs) for up, recs in upstream_runs.items()})
             out_dir = Path(spec.tracking.outputs) / stage.name / fingerprint[:16]
             out_dir.mkdir(parents=True, exist_ok=True)
-            context = StageContext(spec, fingerprint, out_dir.resolve(), upstream, log, self.progress)
+            context = StageContext(spec, fingerprint, out_dir.resolve(), upstream, log, self.progress, upstream_runs)
             self._say(f"[{stage.name}] running ({fingerprint[:12]}) -> {out_dir}")
             started = time.perf_counter()
             result = stage.run(context)
@@ -174,6 +178,7 @@ class Runner:
             TAG_STAGE: stage,
             TAG_EXPERIMENT: spec.name,
             TAG_SPEC_HASH: spec_hash(spec),
+            TAG_CONFIG_HASH: config_hash(spec),
             TAG_SEED: str(spec.train.seed),
         }
 

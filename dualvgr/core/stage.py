@@ -47,6 +47,9 @@ class StageContext:
     upstream: dict[str, StageRecord]
     log: RunLogger
     progress: bool = True
+    # Every record of every upstream stage (a stage with several seeds has several); ``upstream`` holds the
+    # single ones.
+    upstream_runs: dict[str, list[StageRecord]] = field(default_factory=dict)
 
     def input(self, stage: str, output: str) -> Path:
         return self.upstream[stage].outputs[output]

@@ -1,0 +1,70 @@
+"""The report stage through the real runner: a report run with artifacts, metrics, verdict tag; clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from dualvgr.core.errors import StageError
+from dualvgr.core.runner import Runner
+from dualvgr.core.tracking import TAG_STAGE
+from dualvgr.report.stage import REPORT_STAGE
+from tests.report.fakes import REPO, log_reproduction, log_train, paper_like_spec, unique_name
+
+
+def report_spec(name: str, experiments: list[str], tmp_path):
+    return paper_like_spec(name, **{"report.experiments": experiments, "report.output_dir": str(tmp_path / "reports"),
+                                    "tracking.outputs": str(tmp_path / "outputs")})
+
+
+def test_upstream_is_train_only_for_its_own_experiment():
+    assert REPORT_STAGE.upstream(paper_like_spec("x")) == ("train",)
+    assert REPORT_STAGE.upstream(paper_like_spec("x", **{"report.experiments": ["y"]})) == ()
+    assert not REPORT_STAGE.cacheable
+
+
+def test_report_run_logs_files_metrics_and_verdict(tracker, request, tmp_path):
+    first, second = unique_name(request, "-a"), unique_name(request, "-b")
+    log_reproduction(tracker, paper_like_spec(first), {666: 0.385, 667: 0.395})
+    log_train(tracker, paper_like_spec(second, **{"train.eval_split": "val"}), 666, 0.30, upstream={})
+    runner = Runner({"report": REPORT_STAGE}, tracker, progress=False, echo=False)
+
+    (record,) = runner.run("report", report_spec(unique_name(request, "-r"), [first], tmp_path))
+    run = tracker.client.get_run(record.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags[TAG_STAGE] == "report"
+    assert run.data.metrics["n_seeds"] == 2 and run.data.metrics["reproduced_test_acc_mean"] == pytest.approx(39.0)
+    assert run.data.tags["dualvgr.report.verdict"] == "reproduced"
+    artifacts = {a.path for a in tracker.client.list_artifacts(record.run_id, first)}
+    assert {f"{first}/{n}" for n in ("report.md", "report.html", "results.csv", "accuracy_by_type.png",
+                                      "training_curves.png")} <= artifacts
+    assert record.outputs["report_html"] == (tmp_path / "reports" / first / "report.html").resolve()
+
+    (both,) = runner.run("report", report_spec(unique_name(request, "-r2"), [first, second], tmp_path))
+    metrics = tracker.client.get_run(both.run_id).data.metrics
+    assert metrics[f"{first}.n_seeds"] == 2 and metrics[f"{second}.n_seeds"] == 1, "several experiments: prefixed"
+    text = (tmp_path / "reports" / second / "report.md").read_text(encoding="utf-8")
+    assert "Computed on val, not test" in text and "Overall val accuracy" in text
+    assert "n=1: no standard deviation and no interval, so the verdict is by tolerance only" in text
+
+
+def test_no_train_runs_fails_the_report_run_with_the_fix(tracker, request, tmp_path):
+    missing = unique_name(request, "-none")
+    runner = Runner({"report": REPORT_STAGE}, tracker, progress=False, echo=False)
+    with pytest.raises(StageError, match=f"no FINISHED train runs for experiment '{missing}'.*dualvgr train"):
+        runner.run("report", report_spec(unique_name(request), [missing], tmp_path))
+
+
+@pytest.mark.slow  # a fresh MLflow client for the CLI opens the store again (~10 s)
+def test_cli_report_command_writes_the_report(tracker, request, tmp_path, monkeypatch):
+    """`dualvgr report` (what `mlflow run . -e report` calls) against the store named by MLFLOW_TRACKING_URI."""
+    import dualvgr.cli
+
+    name = unique_name(request)
+    log_reproduction(tracker, paper_like_spec(name), {666: 0.39})
+    monkeypatch.setattr(dualvgr.cli, "all_stages", lambda: {"report": REPORT_STAGE})
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.tracking_uri)
+    monkeypatch.chdir(tmp_path)
+    code = dualvgr.cli.main(["report", "--experiment", str(REPO / "experiments/msvd_qa.yaml"), "--quiet",
+                             "--set", f"report.experiments=[{name}]", "--set", f"tracking.outputs={tmp_path}/o"])
+    assert code == 0
+    text = (tmp_path / "reports" / name / "report.md").read_text(encoding="utf-8")
+    assert "n=1: no standard deviation and no interval, so the verdict is by tolerance only" in text
