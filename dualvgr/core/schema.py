@@ -57,21 +57,23 @@ class AppearanceSpec:
     image_size: int = 224
     # original = std (0.229, 0.224, 0.224), the HCRN typo kept for fidelity (B25); torchvision = 0.225.
     normalization: Literal["original", "torchvision"] = "original"
-    batch_size: int = 1  # videos per forward pass
+    # Frames per network forward (several videos are packed together); null = one video per forward.
+    batch_size: int | None = None
 
 
 @dataclass
 class MotionSpec:
     """Per-clip 3D ResNeXt-101 (Kinetics) features, (V, N, 2048) (dualvgr-original.md §2.5)."""
 
-    backbone: Literal["resnext101-3d"] = "resnext101-3d"
+    backbone: Literal["resnext101"] = "resnext101"  # Hara's 3D ResNeXt-101 (32x4d, shortcut B)
     # A path to Hara's resnext-101-kinetics.pth, or random (needs features.allow_random_weights).
     weights: str = "data/pretrained/resnext-101-kinetics.pth"
     frames_per_clip: int = 16
     image_size: int = 112
     # Frame size the network's fixed average-pool kernel is built for; image_size must equal it (B20).
     sample_size: int = 112
-    batch_size: int = 1  # videos per forward pass
+    # Clips per network forward (several videos are packed together); null = one video per forward.
+    batch_size: int | None = None
 
 
 @dataclass
@@ -80,6 +82,9 @@ class FeaturesSpec:
     num_clips: int = 8
     device: str = "auto"
     workers: int = 2  # decoding processes that overlap with the network
+    # Extraction processes, each taking a contiguous share of the videos (one GPU each where there are several);
+    # their files are merged into one identical to a single-process run.
+    num_shards: int = 1
     # Random backbones make features meaningless for the paper; they are allowed only when declared here.
     allow_random_weights: bool = False
     # Unreadable videos become zero rows listed in a failed_videos artifact instead of stopping the run.

@@ -235,6 +235,13 @@ def spec_hash(spec: ExperimentSpec) -> str:
     return sha256_of(spec_to_dict(spec))
 
 
+def config_hash(spec: ExperimentSpec) -> str:
+    """The spec hash without the seed: what several seeds of one configuration have in common."""
+    values = spec_to_dict(spec)
+    values["train"] = {k: v for k, v in values["train"].items() if k not in ("seed", "seeds")}
+    return sha256_of(values)
+
+
 def dump_spec(spec: ExperimentSpec) -> str:
     """The resolved spec as YAML (every value, defaults included), in schema order."""
     return yaml.safe_dump(spec_to_dict(spec), sort_keys=False, default_flow_style=None, width=100)

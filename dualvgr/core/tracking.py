@@ -25,6 +25,8 @@ from mlflow.utils.time import get_current_time_millis
 TAG_STAGE = "dualvgr.stage"
 TAG_EXPERIMENT = "dualvgr.experiment"
 TAG_SPEC_HASH = "dualvgr.spec_hash"
+# The spec hash with the seed left out: runs that differ only by seed share it (the report groups by it).
+TAG_CONFIG_HASH = "dualvgr.config_hash"
 TAG_FINGERPRINT = "dualvgr.fingerprint"
 TAG_CACHE_HIT = "dualvgr.cache_hit"
 TAG_CACHED_RUN = "dualvgr.cached_run_id"
