@@ -1,0 +1,179 @@
+"""Backbone weights as values that carry their provenance: source, file, sha256 (house style item 7).
+
+Sources (``dualvgr-original.md`` §2.4-2.5, bugs B7, B10):
+
+- a file path: any torch checkpoint holding a state dict, bare or wrapped as ``{'state_dict': ...}`` (Hara's
+  ``resnext-101-kinetics.pth`` adds ``epoch``/``arch``/``optimizer``); a ``module.`` prefix left by
+  ``nn.DataParallel`` is stripped; loading is ``strict=True``; the file's sha256 is recorded.
+- ``imagenet`` (appearance only): torchvision's IMAGENET1K_V1 ResNet-101 file, the weights of the original's
+  ``pretrained=True`` (not V2, B7), read offline from torchvision's cache; its name carries the first 8 hex
+  digits of its sha256, which we check.
+- ``kinetics`` (motion): not downloadable (Hara distributes it from a shared drive), so it is an error asking
+  for the file's path.
+- ``random``: the architecture's own initialisation from a fixed seed (shards and reruns get identical
+  weights). Refused unless the caller allows it: the features are meaningless except as plumbing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import ResNet101_Weights
+
+from dualvgr.core.errors import DataError, SpecError
+
+BACKBONES = ("resnet101", "resnext101")
+NAMED_SOURCES = {"resnet101": ("imagenet", "random"), "resnext101": ("kinetics", "random")}
+IMAGENET_WEIGHTS = ResNet101_Weights.IMAGENET1K_V1  # = the original's pretrained=True (B7)
+KINETICS_FILE = "resnext-101-kinetics.pth"
+KINETICS_SOURCE = (
+    "Kensho Hara's video-classification-3d-cnn-pytorch README (the 'pretrained models' Google Drive link)"
+)
+
+
+@dataclass(frozen=True)
+class BackboneWeights:
+    """Which weights a backbone gets and where they came from."""
+
+    backbone: str  # 'resnet101' (appearance) or 'resnext101' (motion)
+    source: str  # 'file', 'imagenet' or 'random'
+    path: Path | None = None  # the file read, for 'file' and 'imagenet'
+    sha256: str | None = None  # of that file
+    seed: int | None = None  # for 'random'
+
+    @property
+    def is_random(self) -> bool:
+        return self.source == "random"
+
+    def describe(self) -> str:
+        if self.is_random:
+            return f"{self.backbone}: random weights (seed {self.seed}), features only exercise the pipeline"
+        return f"{self.backbone}: {self.source} weights from {self.path} (sha256 {self.sha256})"
+
+    def attrs(self) -> dict[str, object]:
+        """What an output file records about these weights (the path is machine-specific and left out)."""
+        return {
+            "weights_source": self.source,
+            "weights_sha256": self.sha256 or "",
+            "weights_seed": -1 if self.seed is None else self.seed,
+        }
+
+
+def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def imagenet_weights_path() -> Path:
+    """Where torchvision's cache keeps the IMAGENET1K_V1 ResNet-101 file ($TORCH_HOME/hub/checkpoints/...)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_WEIGHTS.url.rsplit("/", 1)[-1]
+
+
+def resolve_weights(
+    source: str | os.PathLike, backbone: str, *, allow_random: bool = False, seed: int = 0
+) -> BackboneWeights:
+    """Turn a weights source (a path, ``imagenet``, ``kinetics`` or ``random``) into a checked value."""
+    if backbone not in BACKBONES:
+        raise SpecError(f"unknown backbone '{backbone}': expected one of {', '.join(BACKBONES)}")
+    if isinstance(source, str) and source in ("imagenet", "kinetics", "random"):
+        if source not in NAMED_SOURCES[backbone]:
+            raise SpecError(
+                f"weights '{source}' do not exist for {backbone}: use one of {', '.join(NAMED_SOURCES[backbone])} "
+                f"or a checkpoint path"
+            )
+        if source == "random":
+            if not allow_random:
+                raise SpecError(
+                    f"{backbone}: random weights refused: the features would carry no visual information. For a "
+                    f"demo or a test, allow them explicitly (features.allow_random_weights: true); otherwise "
+                    f"give a checkpoint path"
+                    + (" or 'imagenet'" if backbone == "resnet101" else f" ({KINETICS_FILE})")
+                )
+            return BackboneWeights(backbone, "random", seed=seed)
+        if source == "kinetics":
+            raise SpecError(
+                f"{backbone}: 'kinetics' weights cannot be downloaded automatically; download {KINETICS_FILE} "
+                f"from {KINETICS_SOURCE} and give its path as the motion weights (the original looked for "
+                f"./pretrained/{KINETICS_FILE} relative to the working directory, B10)"
+            )
+        return _imagenet_weights()
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise DataError(f"{backbone}: weights file not found: {path}")
+    return BackboneWeights(backbone, "file", path=path, sha256=sha256_file(path))
+
+
+def _imagenet_weights() -> BackboneWeights:
+    path = imagenet_weights_path()
+    if not path.is_file():
+        raise DataError(
+            f"resnet101: ImageNet weights (IMAGENET1K_V1, the original's pretrained=True) not found at {path}. "
+            f"This harness does not download during a run: fetch {IMAGENET_WEIGHTS.url} on a machine with "
+            f"internet access and place it at {path} (the directory follows $TORCH_HOME), or give the file's "
+            f"path as the appearance weights"
+        )
+    digest = sha256_file(path)
+    expected_prefix = path.stem.rsplit("-", 1)[-1]  # torchvision names files <arch>-<sha256[:8]>.pth
+    if not digest.startswith(expected_prefix):
+        raise DataError(
+            f"resnet101: {path} has sha256 {digest}, but its name promises a hash starting {expected_prefix}: the "
+            f"file is corrupt or not IMAGENET1K_V1 (V2 would change the features, B7); download "
+            f"{IMAGENET_WEIGHTS.url} again"
+        )
+    return BackboneWeights("resnet101", "imagenet", path=path, sha256=digest)
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict inside a checkpoint file: unwrapped from ``{'state_dict': ...}``, ``module.`` stripped."""
+    try:
+        # weights_only (torch >= 2.6 default) reads Hara's dict of tensors, ints, strings and optimizer state.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise DataError(
+            f"{path}: refused by torch.load(weights_only=True), the file pickles more than tensors ({error}). If "
+            f"you trust it, re-save only its state dict: torch.save(torch.load(path, weights_only=False)"
+            f"['state_dict'], 'clean.pth') and give clean.pth"
+        ) from error
+    except (RuntimeError, EOFError, OSError) as error:
+        raise DataError(f"{path}: not a readable torch checkpoint ({error})") from error
+    if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:
+        checkpoint = checkpoint["state_dict"]
+    if not isinstance(checkpoint, Mapping) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise DataError(
+            f"{path}: expected a state dict (name -> tensor), bare or under 'state_dict', "
+            f"got {type(checkpoint).__name__}"
+        )
+    if checkpoint and all(key.startswith("module.") for key in checkpoint):  # saved from nn.DataParallel (B10)
+        checkpoint = {key[len("module.") :]: value for key, value in checkpoint.items()}
+    return dict(checkpoint)
+
+
+def load_weights(model: nn.Module, weights: BackboneWeights) -> None:
+    """Load a file's state dict into ``model`` with ``strict=True``; random weights need nothing."""
+    if weights.is_random:
+        return
+    assert weights.path is not None, f"{weights.source} weights without a path"
+    state_dict = read_state_dict(weights.path)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        expected = list(model.state_dict())
+        raise DataError(
+            f"{weights.path} does not fit the {weights.backbone} architecture ({len(state_dict)} entries, "
+            f"expected {len(expected)}, e.g. {', '.join(expected[:3])}): {_first_lines(str(error))}"
+        ) from error
+
+
+def _first_lines(text: str, count: int = 4) -> str:
+    lines = text.strip().splitlines()
+    return " ".join(line.strip() for line in lines[:count]) + (" ..." if len(lines) > count else "")

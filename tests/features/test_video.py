@@ -1,0 +1,77 @@
+"""Decoding: the needed frames only, the original's frame count, clear errors for bad files (B21, B22)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from dualvgr.core.errors import DataError
+from dualvgr.features import clip_frame_indices, read_clip_frames, read_video_clips
+from dualvgr.features import video as video_module
+from dualvgr.features.reference import read_all_frames, sample_clips
+
+
+@pytest.mark.parametrize("codec, suffix", [("MJPG", "avi"), ("mp4v", "mp4")])
+@pytest.mark.parametrize("num_frames", [1, 9, 40])
+def test_clips_equal_reading_every_frame(video_factory, codec, suffix, num_frames):
+    path = video_factory(f"clip.{suffix}", num_frames, codec=codec)
+    everything = read_all_frames(path)
+    clips, total = read_video_clips(path, num_clips=4, frames_per_clip=8)
+    assert total == len(everything), f"counted {total} frames, the read-every-frame loop reads {len(everything)}"
+    expected = np.stack(sample_clips(everything, 4, 8))
+    assert clips.shape == expected.shape and np.array_equal(clips, expected), "decoded clip frames differ from read()"
+
+
+def test_only_distinct_needed_frames_are_kept(video_factory):
+    path = video_factory("long.avi", 120)
+    clip_frames = read_clip_frames(path, num_clips=3, frames_per_clip=4)
+    assert clip_frames.frame_ids.tolist() == sorted(set(clip_frame_indices(120, 3, 4).ravel().tolist()))
+    assert len(clip_frames.frames) == 12, "3 clips x 4 frames, none shared"
+    assert clip_frames.decode_passes == 1
+
+
+_REAL_CAPTURE = cv2.VideoCapture
+
+
+class _LyingCapture:
+    """cv2.VideoCapture whose container frame count is wrong, as some containers' metadata is."""
+
+    def __init__(self, path: str) -> None:
+        self._capture = _REAL_CAPTURE(path)
+
+    def get(self, prop: int) -> float:
+        value = self._capture.get(prop)
+        return value + 13 if prop == cv2.CAP_PROP_FRAME_COUNT else value
+
+    def __getattr__(self, name: str):
+        return getattr(self._capture, name)
+
+
+def test_wrong_container_frame_count_still_gives_the_original_frames(video_factory, monkeypatch):
+    path = video_factory("liar.avi", 30)
+    expected = np.stack(sample_clips(read_all_frames(path), 4, 8))
+    monkeypatch.setattr(video_module.cv2, "VideoCapture", _LyingCapture)
+    clip_frames = read_clip_frames(path, num_clips=4, frames_per_clip=8)
+    assert clip_frames.total_frames == 30, "T must be counted, not taken from the container"
+    assert clip_frames.decode_passes == 2, "the guessed frames were wrong, a second pass should fetch the right ones"
+    assert np.array_equal(clip_frames.clips(), expected)
+
+
+def test_b22_missing_video_is_an_error_naming_it(tmp_path):
+    missing = tmp_path / "nowhere.avi"
+    with pytest.raises(DataError, match=f"video file not found: {missing}"):
+        read_clip_frames(missing, 8, 16)
+
+
+def test_b22_corrupt_video_is_an_error_naming_it(tmp_path):
+    corrupt = tmp_path / "corrupt.avi"
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(DataError, match=str(corrupt)):
+        read_clip_frames(corrupt, 8, 16)
+
+
+def test_b22_video_without_frames_is_an_error_naming_it(video_factory):
+    empty = video_factory("empty.avi", 0)
+    with pytest.raises(DataError, match=str(empty)):
+        read_clip_frames(empty, 8, 16)
