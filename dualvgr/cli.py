@@ -17,6 +17,8 @@ from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import DEFAULT_EXPERIMENT, dump_spec, load_spec, spec_hash, split_overrides
 from dualvgr.core.tracking import Tracker
 from dualvgr.pipeline import PIPELINE, all_stages
+from dualvgr.train.distributed import Distributed
+from dualvgr.train.followers import follow, send_job
 
 
 def build_parser(stages: dict) -> argparse.ArgumentParser:
@@ -47,13 +49,20 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_spec(args.experiment, [*split_overrides(args.overrides), *args.sets])
         if args.command == "validate":
             return _validate(spec)
-        runner = Runner(stages, Tracker(), progress=not args.quiet)
-        # `mlflow run` creates the run and hands it to us; the requested stage logs into it.
-        launched = os.environ.pop("MLFLOW_RUN_ID", None)
-        if args.command == "pipeline":
-            run_pipeline(runner, spec, force=args.force, launched_run_id=launched)
-        else:
-            runner.run(args.command, spec, force=args.force, launched_run_id=launched)
+        dist = Distributed.from_environment()
+        if dist.active and not dist.is_main:
+            follow(dist)  # under torchrun, ranks > 0 only train what rank 0 sends
+            return 0
+        try:
+            runner = Runner(stages, Tracker(), progress=not args.quiet)
+            # `mlflow run` creates the run and hands it to us; the requested stage logs into it.
+            launched = os.environ.pop("MLFLOW_RUN_ID", None)
+            if args.command == "pipeline":
+                run_pipeline(runner, spec, force=args.force, launched_run_id=launched)
+            else:
+                runner.run(args.command, spec, force=args.force, launched_run_id=launched)
+        finally:
+            send_job(None, dist)
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

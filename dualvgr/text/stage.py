@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dualvgr.core.fingerprint import file_identity
+from dualvgr.core.fingerprint import file_identity, sha256_file
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.stage import Stage, StageContext, StageResult
 from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
@@ -79,6 +79,7 @@ def run_questions(ctx: StageContext) -> StageResult:
         {
             "dualvgr.glove.source": "none" if source is None else "file",
             "dualvgr.glove.path": str(source or ""),
+            "dualvgr.glove.sha256": "" if source is None else sha256_file(source, progress=ctx.progress),
             "dualvgr.vocabulary.source": result.vocabulary_source,
             "dualvgr.tokenizer": result.tokenizer,
         }

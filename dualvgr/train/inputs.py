@@ -1,0 +1,113 @@
+"""Load what training and evaluation read: vocabulary, encoded splits, GloVe, checked feature files.
+
+Feature files are checked before anything trains (clips, frames, widths: the 32768-wide motion features of
+original bug B20 are refused with their cause). Questions whose video has no features (missing videos the spec
+allowed) are dropped and counted; ``train_num``/``val_num``/``test_num`` take the first K questions as the
+original did (without its B14 crash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dualvgr.core.errors import DataError
+from dualvgr.core.schema import ExperimentSpec
+from dualvgr.features.reader import FeatureFileInfo, check_feature_file
+from dualvgr.text.encode import QUESTION_TYPES, EncodedQuestions
+from dualvgr.text.storage import load_encoded_questions
+from dualvgr.text.vocabulary import Vocabulary, load_vocabulary
+from dualvgr.train.data import SplitQuestions, VideoFeatures
+
+GPU_PRELOAD_FRACTION = 0.5  # features go to GPU memory when they take at most this share of what is free
+
+
+@dataclass
+class TrainInputs:
+    vocabulary: Vocabulary
+    glove: np.ndarray | None
+    train: SplitQuestions
+    val: SplitQuestions
+    test: SplitQuestions
+    features: VideoFeatures
+    dropped: dict[str, int] = field(default_factory=dict)  # questions without features, per split
+
+    def split(self, name: str) -> SplitQuestions:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+def split_questions(encoded: EncodedQuestions, vocabulary: Vocabulary) -> SplitQuestions:
+    count = len(encoded)
+    answers = np.asarray(encoded.answers, dtype=np.int64)
+    texts = encoded.question_texts or tuple(
+        " ".join(vocabulary.question_idx_to_token[t] for t in row[:n]) for row, n in zip(encoded.questions, encoded.questions_len)
+    )
+    answer_texts = encoded.answer_texts or tuple(vocabulary.answer_idx_to_token[a] for a in answers)
+    return SplitQuestions(
+        name=encoded.split,
+        questions=torch.from_numpy(encoded.questions.astype(np.int64)),
+        lengths=torch.from_numpy(encoded.questions_len.astype(np.int64)),
+        answers=torch.from_numpy(answers),
+        video_ids=np.asarray(encoded.video_ids, dtype=np.int64),
+        types=np.asarray(QUESTION_TYPES, dtype=object)[encoded.question_types.astype(np.int64)].astype(str),
+        qa_ids=np.asarray(encoded.ids if encoded.ids is not None else np.arange(count), dtype=np.int64),
+        question_text=list(texts),
+        answer_text=list(answer_texts),
+    )
+
+
+def check_features(spec: ExperimentSpec, appearance: Path, motion: Path) -> tuple[FeatureFileInfo, FeatureFileInfo]:
+    """Both files must have the spec's clips and frames and 2048-wide rows (B20, B28)."""
+    clips = spec.features.num_clips
+    return (
+        check_feature_file(appearance, "appearance", num_clips=clips,
+                           frames_per_clip=spec.features.appearance.frames_per_clip, dim=spec.model.vision_dim),
+        check_feature_file(motion, "motion", num_clips=clips, dim=spec.model.vision_dim),
+    )
+
+
+def load_inputs(spec: ExperimentSpec, paths: dict[str, Path], device: torch.device,
+                vocabulary: Vocabulary | None = None) -> TrainInputs:
+    """``paths`` maps ``<stage>.<output>`` to files, as the upstream stages recorded them."""
+    vocabulary = vocabulary or load_vocabulary(paths["questions.vocab"])
+    glove = np.load(paths["questions.glove"]) if "questions.glove" in paths else None
+    app_info, mot_info = check_features(spec, paths["appearance.features"], paths["motion.features"])
+    with_features = set(app_info.row_of) & set(mot_info.row_of)
+    splits, dropped = {}, {}
+    limits = {"train": spec.train.train_num, "val": spec.train.val_num, "test": spec.train.test_num}
+    for name in ("train", "val", "test"):
+        path = paths[f"questions.{name}_questions"]
+        encoded = load_encoded_questions(path)
+        if encoded.vocabulary_fingerprint not in (None, vocabulary.fingerprint()):
+            raise DataError(
+                f"{path} was encoded with another vocabulary than the one given (fingerprints "
+                f"{encoded.vocabulary_fingerprint[:12]} vs {vocabulary.fingerprint()[:12]}); re-run the questions stage"
+            )
+        split = split_questions(encoded, vocabulary)
+        if limits[name] > 0:
+            split = split.subset(np.arange(min(limits[name], len(split))))
+        keep = np.isin(split.video_ids, list(with_features))
+        dropped[name] = int((~keep).sum())
+        splits[name] = split.subset(keep) if dropped[name] else split
+        if len(splits[name]) == 0:
+            raise DataError(f"the {name} split has no question with features ({path}); check the data and features stages")
+    video_ids = np.unique(np.concatenate([s.video_ids for s in splits.values()]))
+    features = VideoFeatures(
+        app_info, mot_info, video_ids, preload=_preload(spec, app_info, mot_info, len(video_ids), device),
+        device=device, permute_seed=spec.train.seed if spec.train.permute_visual else None,
+    )
+    return TrainInputs(vocabulary, glove, splits["train"], splits["val"], splits["test"], features, dropped)
+
+
+def _preload(spec: ExperimentSpec, app: FeatureFileInfo, mot: FeatureFileInfo, videos: int, device: torch.device) -> bool:
+    """Preload when asked, and on CUDA whenever the features fit comfortably (the fast path)."""
+    if spec.train.preload:
+        return True
+    if device.type != "cuda":
+        return False
+    per_video = (np.prod(app.shape[1:]) + np.prod(mot.shape[1:])) * 4
+    free, _ = torch.cuda.mem_get_info(device)
+    return per_video * videos <= GPU_PRELOAD_FRACTION * free
