@@ -9,6 +9,7 @@ the requested stage, in whatever MLflow experiment it lives; the cache and the r
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -116,6 +117,8 @@ class Runner:
                     upstream[up] = records[0]
             log.set_tags({TAG_UPSTREAM_PREFIX + up: ",".join(r.run_id for r in recs) for up, recs in upstream_runs.items()})
             out_dir = Path(spec.tracking.outputs) / stage.name / fingerprint[:16]
+            if force and out_dir.exists():
+                shutil.rmtree(out_dir)  # --force reruns from scratch; without it, a killed run resumes there
             out_dir.mkdir(parents=True, exist_ok=True)
             context = StageContext(spec, fingerprint, out_dir.resolve(), upstream, log, self.progress, upstream_runs)
             self._say(f"[{stage.name}] running ({fingerprint[:12]}) -> {out_dir}")

@@ -111,7 +111,7 @@ def render_frames(scene: VideoScene, config: SyntheticSpec) -> np.ndarray:
     rng = np.random.default_rng(scene.video_id)
     texture = rng.normal(0.0, 6.0, size=(height, width, 1)).astype(np.float32)
     background = np.clip(base[None, None, :] + texture, 0, 255).astype(np.uint8)[..., ::-1]  # RGB -> BGR
-    radius = max(3, min(width, height) // 9)
+    radius = max(3, min(width, height) // 6)  # large enough that colour and shape survive global pooling
     dx, dy = DIRECTIONS[scene.direction]
     color = tuple(int(c) for c in COLORS[scene.color][::-1])
     frames = np.empty((config.frames, height, width, 3), dtype=np.uint8)

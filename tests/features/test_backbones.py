@@ -114,3 +114,32 @@ def test_folded_batchnorm_is_the_same_function(motion_model, appearance_model):
             expected, got = model(inputs), folded(inputs)
         relative = ((got - expected).abs().max() / expected.abs().max()).item()
         assert relative < 1e-5, f"folding changed the features by {relative:.1e} (relative)"
+
+
+def test_random_backbones_give_unit_scale_features():
+    """Random weights get BatchNorm statistics from seeded noise, so eval-mode features stay O(1) instead of
+    growing to ~1e4 (appearance) or exploding where the last stage sees one position per clip (motion at 32x32)."""
+    from dualvgr.features.backbones import build_appearance_backbone, build_motion_backbone
+    from dualvgr.features.weights import resolve_weights
+
+    torch.manual_seed(1)
+    appearance = build_appearance_backbone(resolve_weights("random", "resnet101", allow_random=True))
+    motion = build_motion_backbone(resolve_weights("random", "resnext101", allow_random=True),
+                                   sample_size=32, sample_duration=16)
+    from dualvgr.core.schema import SyntheticSpec
+    from dualvgr.data.synthetic import plan_scenes, render_frames
+
+    config = SyntheticSpec(num_videos=4, frames=8, width=64, height=64)
+    rgb = torch.stack([torch.from_numpy(render_frames(s, config)[..., ::-1].copy()) for s in plan_scenes(config)])
+    rgb = rgb.permute(0, 4, 1, 2, 3).float()  # (videos, 3, frames, H, W) in 0..255
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.224])
+    normalised = (rgb[:, :, 0] / 255 - mean[:, None, None]) / std[:, None, None]
+    with torch.no_grad():
+        frames = appearance(normalised)
+        clips = motion(torch.nn.functional.interpolate(rgb, size=(8, 32, 32)))
+    assert frames.abs().mean() < 20 and clips.abs().mean() < 20, (frames.abs().mean(), clips.abs().mean())
+    assert frames.std(dim=0).mean() > 1e-3 and clips.std(dim=0).mean() > 1e-3, "features must differ by video"
+    again = build_motion_backbone(resolve_weights("random", "resnext101", allow_random=True),
+                                  sample_size=32, sample_duration=16)
+    for (name, a), b in zip(motion.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), f"random weights must be reproducible (shards, reruns): {name} differs"
