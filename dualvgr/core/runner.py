@@ -25,6 +25,7 @@ from dualvgr.core.stage import (
     StageContext,
     StageRecord,
     describe_output,
+    input_fingerprint,
     output_still_valid,
     stage_fingerprint,
 )
@@ -34,6 +35,7 @@ from dualvgr.core.tracking import (
     TAG_CONFIG_HASH,
     TAG_EXPERIMENT,
     TAG_FINGERPRINT,
+    TAG_INPUT_FINGERPRINT,
     TAG_OUTPUTS,
     TAG_SEED,
     TAG_SPEC_HASH,
@@ -43,6 +45,9 @@ from dualvgr.core.tracking import (
     Tracker,
     provenance_tags,
 )
+
+
+ARTIFACT_LIMIT = 64 * 2**20  # outputs up to this size are also logged as artifacts of their run
 
 
 @dataclass
@@ -127,6 +132,9 @@ class Runner:
             outputs = {key: describe_output(path) for key, path in result.outputs.items()}
             metrics = dict(result.metrics, stage_seconds=time.perf_counter() - started)
             log.log_metrics(metrics)
+            for record in outputs.values():  # small outputs travel with the run; large ones by path + sha256
+                if record["kind"] == "file" and record["size"] <= ARTIFACT_LIMIT:
+                    log.log_artifact(record["path"], "outputs")
             log.log_dict(outputs, "outputs.json")
             log.set_tags({TAG_OUTPUTS: json.dumps(outputs, sort_keys=True)})
         except BaseException as error:
@@ -142,7 +150,10 @@ class Runner:
         self, stage: Stage, spec: ExperimentSpec, fingerprint: str, launched_run_id: str | None,
         parent_run_id: str | None,
     ) -> RunLogger:
-        tags = self._tags(stage.name, spec) | {TAG_FINGERPRINT: fingerprint, TAG_CACHE_HIT: "false"}
+        tags = self._tags(stage.name, spec) | {
+            TAG_FINGERPRINT: fingerprint, TAG_CACHE_HIT: "false",
+            TAG_INPUT_FINGERPRINT: input_fingerprint(self.stages, stage.name, spec, self._fingerprints),
+        }
         if launched_run_id:
             log = self.tracker.attach(launched_run_id)
             log.set_tags(tags)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from dualvgr.core.fingerprint import folder_manifest, manifest_digest
+from dualvgr.core.fingerprint import folder_manifest, manifest_digest, sha256_file
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import sha256_of
 from dualvgr.core.tracking import RunLogger
@@ -71,12 +71,12 @@ class Stage:
 
 
 def describe_output(path: Path) -> dict:
-    """How an output is recorded: path + size (file) or path + manifest digest (folder)."""
+    """How an output is recorded: path, size and sha256 (file) or path and manifest digest (folder)."""
     path = Path(path).resolve()
     if path.is_dir():
         manifest = folder_manifest(path)
         return {"path": str(path), "kind": "dir", "files": len(manifest), "digest": manifest_digest(manifest)}
-    return {"path": str(path), "kind": "file", "size": path.stat().st_size}
+    return {"path": str(path), "kind": "file", "size": path.stat().st_size, "sha256": sha256_file(path, progress=True)}
 
 
 def output_still_valid(record: dict) -> bool:
@@ -87,20 +87,25 @@ def output_still_valid(record: dict) -> bool:
 
 
 def stage_fingerprint(stages: dict[str, Stage], name: str, spec: ExperimentSpec, memo: dict | None = None) -> str:
-    """Fingerprints of a spec's stages; ``memo`` avoids re-identifying external inputs within one command."""
+    """sha256 of the stage's name, version and parameters and of its input fingerprint."""
+    stage = stages[name]
+    return sha256_of({"stage": name, "version": stage.version, "params": _plain(stage.params(spec)),
+                      "inputs": input_fingerprint(stages, name, spec, memo)})
+
+
+def input_fingerprint(stages: dict[str, Stage], name: str, spec: ExperimentSpec, memo: dict | None = None) -> str:
+    """sha256 of what a stage reads: its upstream stages' fingerprints and its external files' identity.
+
+    ``memo`` avoids re-identifying external inputs (hashing files) within one command.
+    """
     memo = {} if memo is None else memo
     key = (name, sha256_of(dataclasses.asdict(spec)))
     if key not in memo:
         stage = stages[name]
-        memo[key] = sha256_of(
-            {
-                "stage": name,
-                "version": stage.version,
-                "params": _plain(stage.params(spec)),
-                "upstream": {up: stage_fingerprint(stages, up, spec, memo) for up in stage.upstream(spec)},
-                "external": stage.external_inputs(spec),
-            }
-        )
+        memo[key] = sha256_of({
+            "upstream": {up: stage_fingerprint(stages, up, spec, memo) for up in stage.upstream(spec)},
+            "external": stage.external_inputs(spec),
+        })
     return memo[key]
 
 

@@ -28,6 +28,7 @@ TAG_SPEC_HASH = "dualvgr.spec_hash"
 # The spec hash with the seed left out: runs that differ only by seed share it (the report groups by it).
 TAG_CONFIG_HASH = "dualvgr.config_hash"
 TAG_FINGERPRINT = "dualvgr.fingerprint"
+TAG_INPUT_FINGERPRINT = "dualvgr.input_fingerprint"  # upstream fingerprints + external files
 TAG_CACHE_HIT = "dualvgr.cache_hit"
 TAG_CACHED_RUN = "dualvgr.cached_run_id"
 TAG_OUTPUTS = "dualvgr.outputs"

@@ -154,7 +154,7 @@ def _stage(kind: str, summary: str) -> Stage:
     return Stage(
         name=kind,
         summary=summary,
-        version="2",  # 2: random backbones get calibrated BatchNorm statistics
+        version="3",  # 3: random backbones get calibrated BatchNorm statistics and damped 3D branches
         params=lambda spec: feature_params(spec, kind),
         run=lambda ctx: run_features(ctx, kind),
         upstream=lambda spec: ("data",),

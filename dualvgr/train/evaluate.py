@@ -101,7 +101,6 @@ def run_evaluate(ctx: StageContext) -> StageResult:
         "dualvgr.checkpoint.format": "harness" if payload.get("format") else "original",
         "dualvgr.checkpoint.unit_layers": model.config.unit_layers,
     })
-    ctx.log.log_artifact(predictions_path)
     return StageResult(
         outputs={"predictions": predictions_path}, metrics=metrics,
         summary=f"{checkpoint.name} on {split_name}: accuracy {scores['acc']:.4f} "

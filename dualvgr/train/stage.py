@@ -17,7 +17,6 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from dualvgr.core.device import resolve_device, set_tf32
-from dualvgr.core.fingerprint import sha256_file
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import replace_in, spec_hash
 from dualvgr.core.stage import Stage, StageContext, StageResult
@@ -30,7 +29,6 @@ from dualvgr.train.loop import BEST, Trainer, evaluate
 from dualvgr.train.metrics import accuracies, prior_predictions
 from dualvgr.train.predictions import write_predictions
 
-ARTIFACT_LIMIT = 64 * 2**20  # checkpoints above this stay on disk, referenced by path and sha256
 
 
 def train_params(spec: ExperimentSpec) -> dict:
@@ -106,11 +104,11 @@ def train_job(job: TrainJob, log: RunLogger | None, dist: Distributed, progress:
     final = {"best_val_acc": state.best_val, "best_epoch": state.best_epoch}
     final |= {f"test_{name}": value for name, value in scores.items()}
     final["test_prior_acc"] = accuracies(prior, inputs.test.answers.numpy(), inputs.test.types).get("acc", math.nan)
-    predictions_path = write_predictions(job.out_dir / "test_predictions.csv", inputs.test, predictions,
-                                         inputs.vocabulary.answer_idx_to_token)
+    write_predictions(job.out_dir / "test_predictions.csv", inputs.test, predictions,
+                      inputs.vocabulary.answer_idx_to_token)
     if log is not None:
         log.log_metrics(final)
-        _log_artifacts(log, job.out_dir, predictions_path, tensorboard)
+        _log_artifacts(log, tensorboard)
     return final
 
 
@@ -147,6 +145,10 @@ def _log_run_facts(ctx: StageContext, spec: ExperimentSpec) -> None:
         deviations["precision"] = spec.train.precision
     if spec.train.permute_visual:
         deviations["permute_visual"] = "true"
+    if spec.train.tf32 and device.type == "cuda":
+        deviations["tf32"] = "true"
+    if spec.train.compile:
+        deviations["compile"] = "true"
     if deviations:
         ctx.log.set_tags({TAG_DEVIATION_PREFIX + key: value for key, value in deviations.items()})
 
@@ -159,16 +161,10 @@ def _tensorboard_dir(spec: ExperimentSpec, job: TrainJob) -> Path:
     return path
 
 
-def _log_artifacts(log: RunLogger, out_dir: Path, predictions: Path, tensorboard: Path | None) -> None:
-    log.log_artifact(predictions)
+def _log_artifacts(log: RunLogger, tensorboard: Path | None) -> None:
+    """The event files; checkpoints and predictions are outputs, which the runner logs or references."""
     if tensorboard is not None:
         log.log_artifact(tensorboard, "tensorboard")
-    for name in (BEST, "last.pt"):
-        path = out_dir / name
-        if path.stat().st_size <= ARTIFACT_LIMIT:
-            log.log_artifact(path, "checkpoints")
-        else:
-            log.set_tags({f"dualvgr.checkpoint.{name}": str(path), f"dualvgr.checkpoint.{name}.sha256": sha256_file(path)})
 
 
 TRAIN_STAGE = Stage(

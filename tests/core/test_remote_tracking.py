@@ -66,7 +66,7 @@ def test_every_stage_logs_to_a_remote_server(tmp_path, mlflow_server):
     assert {"pipeline", "data", "appearance", "motion", "questions", "train", "report"} <= stages, stages
     train = next(run for run in runs if run.data.tags.get(TAG_STAGE) == "train")
     assert "test_acc" in train.data.metrics
-    artifacts = {a.path for a in tracker.client.list_artifacts(train.info.run_id)}
-    assert "test_predictions.csv" in artifacts, artifacts
+    artifacts = {a.path for a in tracker.client.list_artifacts(train.info.run_id, "outputs")}
+    assert "outputs/test_predictions.csv" in artifacts, artifacts
     report = next(run for run in runs if run.data.tags.get(TAG_STAGE) == "report")
     assert tracker.client.list_artifacts(report.info.run_id), "the report's files are logged to the server"

@@ -91,6 +91,9 @@ def test_b5_layout_ids_and_attributes(appearance_file):
 
 
 FIDELITY_VIDEOS = (3, 7, 19)  # 1, 9 and 40 frames: every padding rule
+# "Features equal to 1e-4": relative to the features' magnitude. Float32 rounding of a 100-layer network
+# (folded BatchNorm, other batch shapes) moves features by ~2e-5 of their scale.
+FEATURE_TOLERANCE = 1e-4
 
 
 def test_network_inputs_are_the_original_inputs(videos, appearance_settings, motion_settings):
@@ -118,7 +121,7 @@ def test_b26_appearance_equals_the_original_procedure(appearance_file, videos, a
             expected = reference.appearance_features(model, path, 3, 4, (32, 32))  # per clip, autograd on
             scale = np.abs(expected).max()
             got = features[info.row_of[video_id]]
-            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale, err_msg=f"video {video_id}")
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=FEATURE_TOLERANCE * scale, err_msg=f"video {video_id}")
 
 
 def test_motion_equals_the_original_procedure(motion_file, videos, motion_model):
@@ -133,7 +136,7 @@ def test_motion_equals_the_original_procedure(motion_file, videos, motion_model)
             expected = reference.motion_features(model, path, 3, 8, (32, 32))
             scale = np.abs(expected).max()
             got = features[info.row_of[video_id]]
-            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale, err_msg=f"video {video_id}")
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=FEATURE_TOLERANCE * scale, err_msg=f"video {video_id}")
 
 
 @pytest.mark.parametrize("num_workers, batch_size", [(2, 4), (0, 7)])
@@ -147,7 +150,9 @@ def test_workers_and_packing_do_not_change_features(
     )
     datasets_a, attrs_a = _contents(motion_file[0])
     datasets_b, attrs_b = _contents(out)
-    np.testing.assert_allclose(datasets_a["resnext_features"], datasets_b["resnext_features"], rtol=1e-5, atol=1e-4)
+    scale = np.abs(datasets_a["resnext_features"]).max()
+    np.testing.assert_allclose(datasets_a["resnext_features"], datasets_b["resnext_features"], rtol=1e-4,
+                               atol=FEATURE_TOLERANCE * scale)
     assert np.array_equal(datasets_a["ids"], datasets_b["ids"]) and attrs_a == attrs_b
 
 
@@ -324,4 +329,5 @@ def test_cuda_extraction_matches_cpu(appearance_file, videos, appearance_setting
     datasets_gpu, attrs_gpu = _contents(out)
     assert attrs_gpu == attrs_cpu and np.array_equal(datasets_gpu["ids"], datasets_cpu["ids"])
     scale = np.abs(datasets_cpu["resnet_features"]).max()
-    np.testing.assert_allclose(datasets_gpu["resnet_features"], datasets_cpu["resnet_features"], rtol=1e-4, atol=1e-5 * scale)
+    np.testing.assert_allclose(datasets_gpu["resnet_features"], datasets_cpu["resnet_features"], rtol=1e-4,
+                               atol=FEATURE_TOLERANCE * scale)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -68,9 +69,12 @@ def test_train_run_logs_the_contract(trained):
         assert tags[f"dualvgr.upstream.{stage}"], f"upstream {stage} run id missing"
     assert tags["dualvgr.device"] == "cpu" and tags["dualvgr.precision"] == "fp32"
     artifacts = {a.path for a in tracker.client.list_artifacts(record.run_id)}
-    assert {"spec.yaml", "test_predictions.csv", "tensorboard", "checkpoints", "outputs.json"} <= artifacts
-    checkpoints = {a.path for a in tracker.client.list_artifacts(record.run_id, "checkpoints")}
-    assert checkpoints == {"checkpoints/best.pt", "checkpoints/last.pt"}
+    assert {"spec.yaml", "tensorboard", "outputs", "outputs.json"} <= artifacts
+    logged = {a.path for a in tracker.client.list_artifacts(record.run_id, "outputs")}
+    assert {"outputs/best.pt", "outputs/last.pt", "outputs/test_predictions.csv"} <= logged, logged
+    recorded = json.loads(run.data.tags["dualvgr.outputs"])
+    assert len(recorded["best"]["sha256"]) == 64, "outputs are recorded with their sha256"
+    assert run.data.tags["dualvgr.input_fingerprint"], "the input fingerprint is a tag"
     events = list(Path(spec.tracking.tensorboard_dir).rglob("events.out.tfevents*"))
     assert events, "TensorBoard event files must be written where `tensorboard --logdir` finds them"
 
