@@ -12,16 +12,12 @@ import os
 import sys
 
 from dualvgr.core.errors import HarnessError
-from dualvgr.core.runner import Runner, pipeline_run
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import DEFAULT_EXPERIMENT, dump_spec, load_spec, spec_hash, split_overrides
-from dualvgr.core.tracking import Tracker
-from dualvgr.pipeline import PIPELINE, all_stages
-from dualvgr.train.distributed import Distributed
-from dualvgr.train.followers import follow, send_job
+from dualvgr.pipeline import PIPELINE, STAGES
 
 
-def build_parser(stages: dict) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dualvgr", description="DualVGR reproduction harness: run a stage of a declared experiment."
     )
@@ -35,42 +31,54 @@ def build_parser(stages: dict) -> argparse.ArgumentParser:
                         help="space-separated overrides (what the MLproject entry points pass)")
     common.add_argument("--force", action="store_true", help="ignore the stage cache and rerun")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
-    for name, stage in stages.items():
-        sub.add_parser(name, parents=[common], help=stage.summary)
+    for name, (_, _, summary) in STAGES.items():
+        sub.add_parser(name, parents=[common], help=summary)
     sub.add_parser("pipeline", parents=[common], help=f"all stages in order: {' -> '.join(PIPELINE)}")
     sub.add_parser("validate", parents=[common], help="check the experiment and print it fully resolved")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    stages = all_stages()
-    args = build_parser(stages).parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         spec = load_spec(args.experiment, [*split_overrides(args.overrides), *args.sets])
         if args.command == "validate":
             return _validate(spec)
-        dist = Distributed.from_environment()
-        if dist.active and not dist.is_main:
-            follow(dist)  # under torchrun, ranks > 0 only train what rank 0 sends
-            return 0
-        try:
-            runner = Runner(stages, Tracker(), progress=not args.quiet)
-            # `mlflow run` creates the run and hands it to us; the requested stage logs into it.
-            launched = os.environ.pop("MLFLOW_RUN_ID", None)
-            if args.command == "pipeline":
-                run_pipeline(runner, spec, force=args.force, launched_run_id=launched)
-            else:
-                runner.run(args.command, spec, force=args.force, launched_run_id=launched)
-        finally:
-            send_job(None, dist)
+        return _run(args, spec)
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:
+    # Imported here: MLflow and PyTorch take seconds to load, which `validate` and `--help` do not need.
+    from dualvgr.core.runner import Runner
+    from dualvgr.core.tracking import Tracker
+    from dualvgr.pipeline import all_stages
+    from dualvgr.train.distributed import Distributed
+    from dualvgr.train.followers import follow, send_job
+
+    dist = Distributed.from_environment()
+    if dist.active and not dist.is_main:
+        follow(dist)  # under torchrun, ranks > 0 only train what rank 0 sends
+        return 0
+    try:
+        runner = Runner(all_stages(), Tracker(), progress=not args.quiet)
+        # `mlflow run` creates the run and hands it to us; the requested stage logs into it.
+        launched = os.environ.pop("MLFLOW_RUN_ID", None)
+        if args.command == "pipeline":
+            run_pipeline(runner, spec, force=args.force, launched_run_id=launched)
+        else:
+            runner.run(args.command, spec, force=args.force, launched_run_id=launched)
+    finally:
+        send_job(None, dist)
     return 0
 
 
-def run_pipeline(runner: Runner, spec: ExperimentSpec, *, force: bool = False, launched_run_id: str | None = None) -> None:
+def run_pipeline(runner, spec: ExperimentSpec, *, force: bool = False, launched_run_id: str | None = None) -> None:
     """Every stage in order, as children of one ``pipeline`` run; seeds share the upstream stages."""
+    from dualvgr.core.runner import pipeline_run
+
     with pipeline_run(runner, spec, launched_run_id) as parent:
         for name in PIPELINE:
             if name in runner.stages:

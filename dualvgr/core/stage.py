@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dualvgr.core.fingerprint import folder_manifest, manifest_digest, sha256_file
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import sha256_of
-from dualvgr.core.tracking import RunLogger
+
+if TYPE_CHECKING:  # MLflow takes seconds to import; the CLI's validate and --help never need it
+    from dualvgr.core.tracking import RunLogger
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,6 @@ class StageContext:
 @dataclass(frozen=True)
 class Stage:
     name: str
-    summary: str  # "input -> output", shown by --help
     # Bump when the code changes the stage's outputs for the same parameters (invalidates the cache).
     version: str
     params: Callable[[ExperimentSpec], dict]

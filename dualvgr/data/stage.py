@@ -127,7 +127,6 @@ def load_manifest(path: Path) -> dict:
 
 DATA_STAGE = Stage(
     name="data",
-    summary="dataset.* -> checked dataset (synthetic demo written first), videos.json manifest, fingerprint",
     version="1",
     params=data_params,
     run=run_data,

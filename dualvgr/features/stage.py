@@ -150,10 +150,9 @@ def _extract_one(job: dict) -> ExtractionResult:
     return extract_features(**job)
 
 
-def _stage(kind: str, summary: str) -> Stage:
+def _stage(kind: str) -> Stage:
     return Stage(
         name=kind,
-        summary=summary,
         version="3",  # 3: random backbones get calibrated BatchNorm statistics and damped 3D branches
         params=lambda spec: feature_params(spec, kind),
         run=lambda ctx: run_features(ctx, kind),
@@ -162,5 +161,5 @@ def _stage(kind: str, summary: str) -> Stage:
     )
 
 
-APPEARANCE_STAGE = _stage("appearance", "videos -> ResNet-101 per-frame features (V, N, F, 2048) HDF5")
-MOTION_STAGE = _stage("motion", "videos -> 3D ResNeXt-101 per-clip features (V, N, 2048) HDF5")
+APPEARANCE_STAGE = _stage("appearance")
+MOTION_STAGE = _stage("motion")

@@ -142,7 +142,6 @@ def run_report(ctx: StageContext) -> StageResult:
 
 REPORT_STAGE = Stage(
     name="report",
-    summary="train runs in the tracking store -> reports/<experiment>/ report.md, report.html, figures, results.csv",
     version="1",
     params=report_params,
     run=run_report,

@@ -109,7 +109,6 @@ def run_questions(ctx: StageContext) -> StageResult:
 
 QUESTIONS_STAGE = Stage(
     name="questions",
-    summary="QA json -> vocab.json, encoded questions (.npz), GloVe matrix",
     version="1",
     params=questions_params,
     run=run_questions,

@@ -110,7 +110,6 @@ def run_evaluate(ctx: StageContext) -> StageResult:
 
 EVALUATE_STAGE = Stage(
     name="evaluate",
-    summary="a checkpoint (ours or the original's) -> accuracy per type on a split, predictions CSV",
     version="1",
     params=evaluate_params,
     run=run_evaluate,

@@ -169,7 +169,6 @@ def _log_artifacts(log: RunLogger, tensorboard: Path | None) -> None:
 
 TRAIN_STAGE = Stage(
     name="train",
-    summary="features + questions -> trained DualVGR (best.pt, last.pt), test accuracy, predictions",
     version="1",
     params=train_params,
     run=run_train,

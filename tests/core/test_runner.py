@@ -30,9 +30,9 @@ def make_stages(calls: list[str], fail: bool = False) -> dict[str, Stage]:
         path.write_text(str(value))
         return StageResult({"doubled": path})
 
-    source = Stage("source", "-> numbers", "1", params=lambda s: {"epochs": s.train.epochs, "tag": s.description},
+    source = Stage("source", "1", params=lambda s: {"epochs": s.train.epochs, "tag": s.description},
                    run=run_source)
-    sink = Stage("sink", "numbers -> doubled", "1", params=lambda s: {"batch": s.train.batch_size},
+    sink = Stage("sink", "1", params=lambda s: {"batch": s.train.batch_size},
                  run=run_sink, upstream=lambda s: ("source",))
     return {"source": source, "sink": sink}
 
