@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,7 @@ def train_epoch(
     started = time.perf_counter()
     steps = math.ceil(len(split) / recipe.batch_size)
     bar = tqdm(total=len(split), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="q", disable=not progress or not dist.is_main,
-               leave=False, mininterval=1.0)
+               leave=False, mininterval=1.0 if sys.stderr.isatty() else 15.0)  # logs get a line every 15 s
     # Each rank takes its share of every global batch, so the recipe's batch stays the global batch.
     global_batches = iterate_batches(split, features, dist.shard_order(order, recipe.batch_size),
                                      dist.local_batch(recipe.batch_size), workers=recipe.workers, device=device)
@@ -134,7 +135,7 @@ def train_epoch(
             elapsed = time.perf_counter() - started
             bar.update(seen * dist.world_size - bar.n)
             bar.set_postfix(loss=f"{sums[0].item() / max(seen, 1):.3f}", acc=f"{sums[4].item() / max(seen, 1):.3f}",
-                            qps=f"{seen * dist.world_size / elapsed:.0f}")
+                            qps=f"{seen * dist.world_size / elapsed:.0f}", refresh=False)
     bar.close()
     totals = dist.all_reduce(sums)
     _check_finite(totals, epoch, steps - 1)
