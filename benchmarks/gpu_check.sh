@@ -63,7 +63,7 @@ tail -3 "$OUT/gpu_tests.txt"
 summarise
 
 echo "== feature extraction (ours vs the original procedure)"
-timeout 80 python3 benchmarks/features.py --device cuda --videos 4 --repeats 1 --num-workers 8 \
+timeout 80 python3 benchmarks/features.py --device cuda --videos 16 --repeats 1 --num-workers 14 \
     > "$OUT/features.json" 2> "$OUT/features.log" || status=1
 summarise
 python3 -c "
