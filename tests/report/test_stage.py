@@ -57,10 +57,11 @@ def test_no_train_runs_fails_the_report_run_with_the_fix(tracker, request, tmp_p
 def test_cli_report_command_writes_the_report(tracker, request, tmp_path, monkeypatch):
     """`dualvgr report` (what `mlflow run . -e report` calls) against the store named by MLFLOW_TRACKING_URI."""
     import dualvgr.cli
+    import dualvgr.pipeline
 
     name = unique_name(request)
     log_reproduction(tracker, paper_like_spec(name), {666: 0.39})
-    monkeypatch.setattr(dualvgr.cli, "all_stages", lambda: {"report": REPORT_STAGE})
+    monkeypatch.setattr(dualvgr.pipeline, "all_stages", lambda: {"report": REPORT_STAGE})
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.tracking_uri)
     monkeypatch.chdir(tmp_path)
     code = dualvgr.cli.main(["report", "--experiment", str(REPO / "experiments/msvd_qa.yaml"), "--quiet",
