@@ -39,7 +39,8 @@ from dualvgr.features.backbones import build_appearance_backbone, build_motion_b
 from dualvgr.features.backbones.resnext3d import FEATURE_DIM
 from dualvgr.features.hdf5 import FORMAT_VERSION, PartialFeatureFile, feature_dataset, ids_digest, resume_key
 from dualvgr.features.settings import AppearanceSettings, FeatureSettings, MotionSettings, check_motion_width
-from dualvgr.features.transforms import FrameNormaliser, motion_clips, resize_frames
+from dualvgr.features.pillow_bicubic import resize_bicubic
+from dualvgr.features.transforms import FrameNormaliser, motion_clips
 from dualvgr.features.video import read_clip_frames
 from dualvgr.features.weights import BackboneWeights
 
@@ -96,7 +97,7 @@ class _VideoInputs(Dataset):
         except (DataError, cv2.error) as error:
             reason = str(error) if isinstance(error, DataError) else f"{job.path}: {error}"
             return {"position": position, "error": reason}
-        frames = resize_frames(clip_frames.frames, settings.image_size)  # (U, h, w, 3), each distinct frame once
+        frames = resize_bicubic(clip_frames.frames, settings.image_size)  # (U, h, w, 3), each distinct frame once
         if settings.kind == "motion":
             clip_rows, gather = np.unique(clip_frames.index, axis=0, return_inverse=True)  # distinct clips
             units, gather = frames[clip_rows], gather.reshape(-1)  # (M, F, h, w, 3); (N,) -> clip of each

@@ -12,9 +12,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
+from dualvgr.features.pillow_bicubic import pillow_resize
 from dualvgr.features.settings import NORMALISATIONS
 
 
@@ -53,9 +53,7 @@ def sample_clips(frames: list[np.ndarray], num_clips: int, frames_per_clip: int 
 
 def resize_clip(clip: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(F, H, W, 3) -> (F, 3, h, w) uint8: Pillow bicubic on every frame, then HWC -> CHW."""
-    height, width = size
-    resized = [np.asarray(Image.fromarray(frame).resize((width, height), Image.BICUBIC)) for frame in clip]
-    return np.stack(resized).transpose(0, 3, 1, 2)
+    return pillow_resize(clip, *size).transpose(0, 3, 1, 2)
 
 
 def normalise_clip(clip: np.ndarray, normalisation: str = "original") -> np.ndarray:

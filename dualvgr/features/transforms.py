@@ -3,7 +3,8 @@
 Follows ``dualvgr-original.md`` §2.3. Resizing is Pillow's bicubic, exactly as the original (no crop, aspect
 ratio not kept); PIL sizes are (width, height), so we pass ``(w, h)`` for a requested (height, width). The
 original's ``--image_height H --image_width W`` flags therefore produced frames W high and H wide; only
-non-square sizes notice. Each distinct frame is resized once (padding and overlapping clips repeat frames).
+non-square sizes notice. Each distinct frame is resized once (padding and overlapping clips repeat frames), with
+:func:`~dualvgr.features.pillow_bicubic.resize_bicubic`: Pillow's integer arithmetic, vectorised, bit-identical.
 
 Appearance normalisation is the original's arithmetic: ``uint8 -> float32``, ``/ 255.0`` in float32, then
 ``(x - mean) / std`` in float64, cast to float32. A uint8 input has 256 values per channel, so the result is
@@ -21,16 +22,6 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import torch
-from PIL import Image
-
-
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(U, H, W, 3) uint8 RGB -> (U, h, w, 3) uint8, Pillow bicubic per frame, ``size`` = (h, w)."""
-    height, width = size
-    out = np.empty((len(frames), height, width, 3), dtype=np.uint8)
-    for i, frame in enumerate(frames):
-        out[i] = np.asarray(Image.fromarray(frame).resize((width, height), Image.BICUBIC))  # PIL: (w, h)
-    return out
 
 
 def normalisation_table(mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

@@ -112,7 +112,7 @@ class _PairLogits(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
         wh, *weights = ctx.saved_tensors
-        nh, dh = wh.size(0), wh.size(-1)
+        dh = wh.size(-1)
         grad = grad.to(wh.dtype)
         a = torch.stack([w.view(2, dh) for w in weights]).to(wh.dtype)  # (H, 2, D_h): [src; dst]
         g_src = grad.sum(dim=-1)  # (H, B, N): over neighbours j, for receiver i

@@ -5,22 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from dualvgr.features.reference import normalise_clip
 from dualvgr.features.settings import NORMALISATIONS
-from dualvgr.features.transforms import FrameNormaliser, motion_clips, normalisation_table, resize_frames
-
-RNG = np.random.default_rng(0)
-FRAMES = RNG.integers(0, 256, (5, 30, 40, 3), dtype=np.uint8)
-
-
-@pytest.mark.parametrize("size", [(224, 224), (112, 112), (32, 48), (48, 32)])
-def test_resize_is_pillow_bicubic_with_height_then_width(size):
-    got = resize_frames(FRAMES, size)
-    assert got.shape == (5, *size, 3), f"(height, width) = {size} must give frames {size} high and wide"
-    expected = np.stack([np.asarray(Image.fromarray(f).resize(size[::-1], Image.BICUBIC)) for f in FRAMES])
-    assert np.array_equal(got, expected)
+from dualvgr.features.transforms import FrameNormaliser, motion_clips, normalisation_table
+FRAMES = np.random.default_rng(0).integers(0, 256, (5, 30, 40, 3), dtype=np.uint8)
 
 
 def test_b25_original_normalisation_keeps_std_0224():
