@@ -93,11 +93,13 @@ class _VideoInputs(Dataset):
     def __getitem__(self, position: int) -> dict[str, object]:
         job, settings = self.jobs[position], self.settings
         try:
-            clip_frames = read_clip_frames(job.path, settings.num_clips, settings.frames_per_clip)
+            clip_frames = read_clip_frames(job.path, settings.num_clips, settings.frames_per_clip, channels="bgr")
         except (DataError, cv2.error) as error:
             reason = str(error) if isinstance(error, DataError) else f"{job.path}: {error}"
             return {"position": position, "error": reason}
-        frames = resize_bicubic(clip_frames.frames, settings.image_size)  # (U, h, w, 3), each distinct frame once
+        frames = resize_bicubic(clip_frames.frames, settings.image_size)  # (U, h, w, 3) BGR, each distinct frame once
+        # BGR -> RGB after resizing (channels resize independently: same values), on the smaller frames
+        frames = cv2.cvtColor(frames.reshape(-1, *frames.shape[2:]), cv2.COLOR_BGR2RGB).reshape(frames.shape)
         if settings.kind == "motion":
             clip_rows, gather = np.unique(clip_frames.index, axis=0, return_inverse=True)  # distinct clips
             units, gather = frames[clip_rows], gather.reshape(-1)  # (M, F, h, w, 3); (N,) -> clip of each

@@ -12,7 +12,8 @@ and a needed frame was skipped, decode a second time (counted in ``decode_passes
 ``read()`` is ``grab()`` then ``retrieve()``, so the counts agree unless a frame grabs but fails to convert;
 such a frame among those we retrieve ends the video at that point, as it ended the original's loop.
 
-BGR->RGB uses ``cv2.cvtColor``, a pure channel permutation identical to split/merge. Missing, unreadable and
+Retrieved frames go straight into one preallocated buffer. BGR->RGB is a channel reversal, the same pure
+permutation as the original's split/merge; the extraction does it after resizing. Missing, unreadable and
 frameless videos are :class:`DataError` naming the file (the original gave T = 0 and an IndexError, B22, or
 died on ``cv2.waitKey`` under headless OpenCV, B21: nothing here touches the GUI).
 """
@@ -20,6 +21,7 @@ died on ``cv2.waitKey`` under headless OpenCV, B21: nothing here touches the GUI
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +36,7 @@ from dualvgr.features.sampling import clip_frame_indices
 class ClipFrames:
     """The distinct frames a video's clips use, and where each clip frame is among them."""
 
-    frames: np.ndarray  # (U, H, W, 3) uint8 RGB, distinct frames in increasing frame order
+    frames: np.ndarray  # (U, H, W, 3) uint8 RGB (or BGR if asked), distinct frames in increasing frame order
     index: np.ndarray  # (N, F) int64 positions into `frames`
     frame_ids: np.ndarray  # (U,) frame numbers of `frames`
     total_frames: int  # T, as the original's read-every-frame loop counts it
@@ -58,47 +60,88 @@ def _open(path: Path) -> cv2.VideoCapture:
     return capture
 
 
-def _rgb(frame: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+class _FrameStore:
+    """Retrieved frames, written straight into one (capacity, H, W, 3) buffer: no per-frame array, no stack."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.buffer: np.ndarray | None = None
+        self.slots: dict[int, int] = {}  # frame number -> row of `buffer`
+        self.extra: dict[int, np.ndarray] = {}  # frames of another size, or beyond the capacity
+
+    def retrieve(self, capture: cv2.VideoCapture, frame: int) -> bool:
+        row = len(self.slots)
+        target = self.buffer[row] if self.buffer is not None and row < self.capacity else None
+        ok, image = capture.retrieve(target) if target is not None else capture.retrieve()
+        if not ok:
+            return False
+        if target is not None and image.ctypes.data == target.ctypes.data:
+            self.slots[frame] = row
+        elif self.buffer is None and row < self.capacity:  # the first frame tells the size
+            self.buffer = np.empty((self.capacity, *image.shape), np.uint8)
+            self.buffer[0] = image
+            self.slots[frame] = 0
+        else:  # OpenCV allocated anew (size changed mid-stream): keep it apart
+            self.extra[frame] = image.copy()
+        return True
+
+    def __contains__(self, frame: int) -> bool:
+        return frame in self.slots or frame in self.extra
+
+    def take(self, frames: Sequence[int]) -> np.ndarray:
+        """(len(frames), H, W, 3): the buffer itself when it holds exactly these frames in this order."""
+        if not self.extra and list(self.slots) == list(frames) and len(frames) == self.capacity:
+            return self.buffer
+        return np.stack([self.extra[f] if f in self.extra else self.buffer[self.slots[f]] for f in frames])
+
+    def update(self, other: _FrameStore) -> None:
+        for frame in other.slots:
+            self.extra[frame] = other.buffer[other.slots[frame]]
+        self.extra.update(other.extra)
 
 
-def _walk(
-    capture: cv2.VideoCapture, wanted: set[int], *, stop_after: int | None = None
-) -> tuple[dict[int, np.ndarray], int]:
+def _walk(capture: cv2.VideoCapture, wanted: Sequence[int], *, stop_after: int | None = None) -> tuple[_FrameStore, int]:
     """One pass: grab every frame (up to ``stop_after``), retrieve the wanted ones; returns them and the count."""
-    kept: dict[int, np.ndarray] = {}
+    store, wanted_set = _FrameStore(len(wanted)), set(wanted)
     count = 0
     try:
         while (stop_after is None or count <= stop_after) and capture.grab():
-            if count in wanted:
-                ok, frame = capture.retrieve()
-                if not ok:  # read() would have failed here: the original's video ends at this frame
-                    break
-                kept[count] = _rgb(frame)
+            if count in wanted_set and not store.retrieve(capture, count):
+                break  # read() would have failed here: the original's video ends at this frame
             count += 1
     finally:
         capture.release()
-    return kept, count
+    return store, count
 
 
-def read_clip_frames(path: str | os.PathLike, num_clips: int, frames_per_clip: int) -> ClipFrames:
-    """Decode the frames the original's clips of ``path`` use (RGB, source size), counting T exactly."""
+def read_clip_frames(
+    path: str | os.PathLike, num_clips: int, frames_per_clip: int, *, channels: str = "rgb"
+) -> ClipFrames:
+    """Decode the frames the original's clips of ``path`` use (source size), counting T exactly.
+
+    ``channels="bgr"`` leaves OpenCV's order: resizing treats channels independently, so the extraction swaps
+    them after resizing, on smaller frames (the same values as swapping first).
+    """
+    if channels not in ("rgb", "bgr"):
+        raise ValueError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
     path = Path(path)
     capture = _open(path)
     hint = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # metadata: a guess of T, checked below
     guessed = clip_frame_indices(hint, num_clips, frames_per_clip) if hint > 0 else np.empty(0, np.int64)
-    kept, total = _walk(capture, set(guessed.ravel().tolist()))
+    store, total = _walk(capture, np.unique(guessed).tolist())
     indices = clip_frame_indices(total, num_clips, frames_per_clip, source=str(path))  # (N, F); T = 0 raises
     frame_ids, index = np.unique(indices, return_inverse=True)
-    missing = [int(i) for i in frame_ids if int(i) not in kept]
+    missing = [int(i) for i in frame_ids if int(i) not in store]
     passes = 1
     if missing:  # the container's frame count was wrong: the centres moved
-        more, _ = _walk(_open(path), set(missing), stop_after=max(missing))
-        kept.update(more)
+        more, _ = _walk(_open(path), missing, stop_after=max(missing))
+        store.update(more)
         passes = 2
-        if any(i not in kept for i in missing):
+        if any(i not in store for i in missing):
             raise DataError(f"{path}: frames {missing[:5]} could not be decoded again on a second pass")
-    frames = np.stack([kept[int(i)] for i in frame_ids])  # (U, H, W, 3)
+    frames = store.take(frame_ids.tolist())  # (U, H, W, 3) BGR
+    if channels == "rgb":  # cvtColor's BGR->RGB is the split/merge of the original, a pure permutation
+        frames = np.ascontiguousarray(frames[..., ::-1])
     return ClipFrames(frames, index.reshape(indices.shape), frame_ids, total, passes)
 
 
