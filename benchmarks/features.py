@@ -14,7 +14,7 @@ mp4v/mp4) with the same random-weight networks, alternating repeats so machine n
 Reports clip frames per second (num_clips x frames_per_clip per video), medians over ``--repeats``, ratios, and
 the maximum absolute (and relative) difference between the two procedures' features. Prints a JSON summary.
 
-    python benchmarks/features.py --preprocess-only --videos 8 --num-clips 8  # about a minute on 2 CPU cores
+    python benchmarks/features.py --preprocess-only --videos 16 --num-clips 8  # 2 minutes on 2 CPU cores
     python benchmarks/features.py --videos 2 --repeats 3 --num-clips 2        # a few minutes on 2 CPU cores
     python benchmarks/features.py --device cuda --videos 8 --num-clips 8     # faithful sizes on a GPU
 """

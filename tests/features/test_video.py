@@ -75,3 +75,12 @@ def test_b22_video_without_frames_is_an_error_naming_it(video_factory):
     empty = video_factory("empty.avi", 0)
     with pytest.raises(DataError, match=str(empty)):
         read_clip_frames(empty, 8, 16)
+
+
+def test_bgr_frames_are_the_rgb_frames_reversed(video_factory):
+    path = video_factory("order.avi", 20)
+    rgb = read_clip_frames(path, num_clips=2, frames_per_clip=4)
+    bgr = read_clip_frames(path, num_clips=2, frames_per_clip=4, channels="bgr")
+    assert np.array_equal(bgr.frames[..., ::-1], rgb.frames), "bgr must be OpenCV's order, rgb its reversal"
+    with pytest.raises(ValueError, match=r"channels must be 'rgb' or 'bgr', got 'hsv'"):
+        read_clip_frames(path, 2, 4, channels="hsv")
