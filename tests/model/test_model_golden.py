@@ -133,7 +133,7 @@ def test_golden_dependence_is_float32_rounding_elsewhere(golden):
             zip(out.specific_motion, out.common_motion))
         values[threads] = (
             float(dualvgr_loss(out, inputs["answers"], 1.0, 1e-8)["dependence"].detach()),
-            sum(float(hsic_dependence(s.double(), c.double())) for s, c in pairs) / len(out.common_appearance),
+            sum(float(hsic_dependence(s.double(), c.double()).detach()) for s, c in pairs) / len(out.common_appearance),
         )
     reference = float(expected["dependence_loss"])
     assert abs(values[1][0] - reference) / reference < 5e-3, values
