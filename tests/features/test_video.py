@@ -84,3 +84,28 @@ def test_bgr_frames_are_the_rgb_frames_reversed(video_factory):
     assert np.array_equal(bgr.frames[..., ::-1], rgb.frames), "bgr must be OpenCV's order, rgb its reversal"
     with pytest.raises(ValueError, match=r"channels must be 'rgb' or 'bgr', got 'hsv'"):
         read_clip_frames(path, 2, 4, channels="hsv")
+
+
+class _AllocatingCapture:
+    """A capture whose retrieve() ignores the buffer it is given, as OpenCV does when a frame's size changes."""
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames, self.position = frames, -1
+
+    def grab(self) -> bool:
+        self.position += 1
+        return self.position < len(self.frames)
+
+    def retrieve(self, image=None):
+        return True, self.frames[self.position].copy()
+
+    def release(self) -> None:
+        pass
+
+
+def test_frames_opencv_did_not_write_into_the_buffer_are_kept():
+    frames = [np.full((2, 3, 3), value, np.uint8) for value in range(6)]
+    store, count = video_module._walk(_AllocatingCapture(frames), [1, 3, 4])
+    assert count == 6
+    taken = store.take([1, 3, 4])
+    assert [int(frame[0, 0, 0]) for frame in taken] == [1, 3, 4], "every wanted frame, in order, whichever way it came"
