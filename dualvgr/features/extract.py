@@ -41,7 +41,7 @@ from dualvgr.features.hdf5 import FORMAT_VERSION, PartialFeatureFile, feature_da
 from dualvgr.features.settings import AppearanceSettings, FeatureSettings, MotionSettings, check_motion_width
 from dualvgr.features.pillow_bicubic import resize_bicubic
 from dualvgr.features.transforms import FrameNormaliser, motion_clips
-from dualvgr.features.video import read_clip_frames
+from dualvgr.features.video import bgr_to_rgb, read_clip_frames
 from dualvgr.features.weights import BackboneWeights
 
 
@@ -98,8 +98,7 @@ class _VideoInputs(Dataset):
             reason = str(error) if isinstance(error, DataError) else f"{job.path}: {error}"
             return {"position": position, "error": reason}
         frames = resize_bicubic(clip_frames.frames, settings.image_size)  # (U, h, w, 3) BGR, each distinct frame once
-        # BGR -> RGB after resizing (channels resize independently: same values), on the smaller frames
-        frames = cv2.cvtColor(frames.reshape(-1, *frames.shape[2:]), cv2.COLOR_BGR2RGB).reshape(frames.shape)
+        frames = bgr_to_rgb(frames)  # after resizing (channels resize independently: same values), smaller frames
         if settings.kind == "motion":
             clip_rows, gather = np.unique(clip_frames.index, axis=0, return_inverse=True)  # distinct clips
             units, gather = frames[clip_rows], gather.reshape(-1)  # (M, F, h, w, 3); (N,) -> clip of each

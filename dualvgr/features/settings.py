@@ -39,6 +39,18 @@ def _check_counts(num_clips: int, frames_per_clip: int) -> None:
         )
 
 
+def _sampling_attrs(settings: AppearanceSettings | MotionSettings) -> dict[str, object]:
+    """The HDF5 attributes both feature files carry: what was sampled and how it was fed."""
+    return {
+        "kind": settings.kind,
+        "backbone": settings.backbone,
+        "num_clips": settings.num_clips,
+        "frames_per_clip": settings.frames_per_clip,
+        "image_size": list(settings.image_size),
+        "normalisation": settings.normalisation,
+    }
+
+
 @dataclass(frozen=True)
 class AppearanceSettings:
     """ResNet-101 on every frame of every clip -> (num_clips, frames_per_clip, 2048) per video."""
@@ -70,16 +82,7 @@ class AppearanceSettings:
 
     def attrs(self) -> dict[str, object]:
         mean, std = self.mean_std
-        return {
-            "kind": self.kind,
-            "backbone": self.backbone,
-            "num_clips": self.num_clips,
-            "frames_per_clip": self.frames_per_clip,
-            "image_size": list(self.image_size),
-            "normalisation": self.normalisation,
-            "normalisation_mean": list(mean),
-            "normalisation_std": list(std),
-        }
+        return {**_sampling_attrs(self), "normalisation_mean": list(mean), "normalisation_std": list(std)}
 
 
 @dataclass(frozen=True)
@@ -137,16 +140,7 @@ class MotionSettings:
             )
 
     def attrs(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "backbone": self.backbone,
-            "num_clips": self.num_clips,
-            "frames_per_clip": self.frames_per_clip,
-            "image_size": list(self.image_size),
-            "normalisation": self.normalisation,
-            "sample_size": self.sample_size,
-            "sample_duration": self.sample_duration,
-        }
+        return {**_sampling_attrs(self), "sample_size": self.sample_size, "sample_duration": self.sample_duration}
 
 
 def explain_motion_width(width: int, *, sample_size: int = 112, sample_duration: int = 16) -> str:

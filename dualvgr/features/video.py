@@ -60,6 +60,12 @@ def _open(path: Path) -> cv2.VideoCapture:
     return capture
 
 
+def bgr_to_rgb(frames: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) BGR -> a new RGB array: the original's split/merge, a pure channel permutation."""
+    flat = frames.reshape(-1, *frames.shape[-2:])  # cvtColor takes one 2D image of 3-channel pixels
+    return cv2.cvtColor(flat, cv2.COLOR_BGR2RGB).reshape(frames.shape)
+
+
 class _FrameStore:
     """Retrieved frames, written straight into one (capacity, H, W, 3) buffer: no per-frame array, no stack."""
 
@@ -89,9 +95,9 @@ class _FrameStore:
         return frame in self.slots or frame in self.extra
 
     def take(self, frames: Sequence[int]) -> np.ndarray:
-        """(len(frames), H, W, 3): the buffer itself when it holds exactly these frames in this order."""
-        if not self.extra and list(self.slots) == list(frames) and len(frames) == self.capacity:
-            return self.buffer
+        """(len(frames), H, W, 3): a view of the buffer when its first rows are exactly these frames in order."""
+        if not self.extra and list(self.slots) == list(frames):  # rows are filled 0, 1, ... in frame order
+            return self.buffer[: len(frames)]
         return np.stack([self.extra[f] if f in self.extra else self.buffer[self.slots[f]] for f in frames])
 
     def update(self, other: _FrameStore) -> None:
@@ -140,8 +146,8 @@ def read_clip_frames(
         if any(i not in store for i in missing):
             raise DataError(f"{path}: frames {missing[:5]} could not be decoded again on a second pass")
     frames = store.take(frame_ids.tolist())  # (U, H, W, 3) BGR
-    if channels == "rgb":  # cvtColor's BGR->RGB is the split/merge of the original, a pure permutation
-        frames = np.ascontiguousarray(frames[..., ::-1])
+    if channels == "rgb":
+        frames = bgr_to_rgb(frames)
     return ClipFrames(frames, index.reshape(indices.shape), frame_ids, total, passes)
 
 
