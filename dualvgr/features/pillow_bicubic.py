@@ -10,7 +10,8 @@ need. Pillow's 8-bit resampler (``libImaging/Resample.c``) is integer arithmetic
   zero to 22-bit fixed point (``PRECISION_BITS = 32 - 8 - 2``);
 - output = ``clamp((2**21 + sum(pixel * weight)) >> 22, 0, 255)`` in 32-bit integers;
 - two passes rounded to uint8 in between, each skipped when its axis keeps its size; horizontal first, except
-  that Pillow 12+ goes vertical first when the height shrinks more than twice as much as the width.
+  that Pillow 13.0 (installed here) goes vertical first when the height shrinks more than twice as much as
+  the width.
 
 We compute the same coefficients in Python doubles and run the same integer sums, but arranged so that the
 summed axis is the leading one and every multiply-add runs over a contiguous row (one frame row of all
@@ -185,8 +186,8 @@ def pillow_resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
 def _pillow_pass_order(in_height: int, in_width: int, height: int, width: int) -> bool | None:
     """Whether this Pillow runs the vertical pass first for this size pair; None if neither order matches it.
 
-    Pillow up to 11 always went horizontal first; later versions go vertical first when the height shrinks
-    more than twice as much as the width. Rounding to uint8 between the passes makes the order visible, so
+    Older Pillow always went horizontal first (its development tree of August 2026 still did); 13.0 goes
+    vertical first when the height shrinks more than twice as much as the width. Rounding to uint8 between the passes makes the order visible, so
     we ask the installed Pillow with a random probe frame rather than trusting its version number.
     """
     probe = np.random.default_rng(in_height * 7919 + in_width).integers(0, 256, (1, in_height, in_width, 3), np.uint8)

@@ -28,7 +28,7 @@ def _pillow(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         ((30, 40), (48, 32)),
         ((240, 320), (240, 100)),  # width only: Pillow skips the vertical pass
         ((240, 320), (100, 320)),  # height only
-        ((179, 100), (11, 38)),  # height shrinks > 2x the width: Pillow 12+ goes vertical first
+        ((179, 100), (11, 38)),  # height shrinks > 2x the width: Pillow 13.0 goes vertical first
         ((1, 1), (7, 9)),
         ((9, 7), (1, 1)),
     ],
