@@ -187,8 +187,9 @@ def _pillow_pass_order(in_height: int, in_width: int, height: int, width: int) -
     """Whether this Pillow runs the vertical pass first for this size pair; None if neither order matches it.
 
     Older Pillow always went horizontal first (its development tree of August 2026 still did); 13.0 goes
-    vertical first when the height shrinks more than twice as much as the width. Rounding to uint8 between the passes makes the order visible, so
-    we ask the installed Pillow with a random probe frame rather than trusting its version number.
+    vertical first when the height shrinks more than twice as much as the width. Rounding to uint8 between the
+    passes makes the order visible, so we ask the installed Pillow with a random probe frame rather than
+    trusting its version number.
     """
     probe = np.random.default_rng(in_height * 7919 + in_width).integers(0, 256, (1, in_height, in_width, 3), np.uint8)
     expected = pillow_resize(probe, height, width)

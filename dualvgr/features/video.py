@@ -106,7 +106,9 @@ class _FrameStore:
         self.extra.update(other.extra)
 
 
-def _walk(capture: cv2.VideoCapture, wanted: Sequence[int], *, stop_after: int | None = None) -> tuple[_FrameStore, int]:
+def _walk(
+    capture: cv2.VideoCapture, wanted: Sequence[int], *, stop_after: int | None = None
+) -> tuple[_FrameStore, int]:
     """One pass: grab every frame (up to ``stop_after``), retrieve the wanted ones; returns them and the count."""
     store, wanted_set = _FrameStore(len(wanted)), set(wanted)
     count = 0
