@@ -19,15 +19,16 @@ from typing import Iterator
 
 from dualvgr.core.errors import StageError
 from dualvgr.core.schema import ExperimentSpec
-from dualvgr.core.spec import config_hash, dump_spec, flatten, spec_hash
+from dualvgr.core.spec import config_hash, dump_spec, flatten, replace_in, spec_hash
 from dualvgr.core.stage import (
     Stage,
     StageContext,
     StageRecord,
     describe_output,
     input_fingerprint,
-    output_still_valid,
+    output_change,
     stage_fingerprint,
+    stat_cache,
 )
 from dualvgr.core.tracking import (
     TAG_CACHE_HIT,
@@ -37,6 +38,7 @@ from dualvgr.core.tracking import (
     TAG_FINGERPRINT,
     TAG_INPUT_FINGERPRINT,
     TAG_OUTPUTS,
+    TAG_POOL_KEY,
     TAG_SEED,
     TAG_SPEC_HASH,
     TAG_STAGE,
@@ -81,18 +83,36 @@ class Runner:
     def fingerprint(self, name: str, spec: ExperimentSpec) -> str:
         return stage_fingerprint(self.stages, name, spec, self._fingerprints)
 
+    def pool_key(self, name: str, spec: ExperimentSpec) -> str:
+        """The fingerprint with the seed left out: runs that share it differ only by seed (the report pools them)."""
+        return self.fingerprint(name, replace_in(spec, **{"train.seed": 0, "train.seeds": []}))
+
     def cached(self, name: str, spec: ExperimentSpec) -> StageRecord | None:
-        """The newest FINISHED run of this stage and fingerprint whose outputs are all still there."""
+        """The newest FINISHED run of this stage and fingerprint whose outputs all still have their content."""
+        return self._lookup(name, spec)[0]
+
+    def _lookup(self, name: str, spec: ExperimentSpec) -> tuple[StageRecord | None, str | None]:
+        """(cache hit or None, why the newest matching run is not a hit: "output best.pt changed since run ...")."""
         fingerprint = self.fingerprint(name, spec)
+        cache = stat_cache(spec)
+        stale = None
         for run in self.tracker.executed_runs(name, fingerprint):
             try:
                 outputs = json.loads(run.data.tags.get(TAG_OUTPUTS, "{}"))
             except json.JSONDecodeError:
                 continue
-            if outputs and all(output_still_valid(record) for record in outputs.values()):
+            if not outputs:
+                continue
+            changes = {key: output_change(record, cache) for key, record in outputs.items()}
+            changed = [(key, why) for key, why in changes.items() if why]
+            if not changed:
                 paths = {key: Path(record["path"]) for key, record in outputs.items()}
-                return StageRecord(name, fingerprint, run.info.run_id, paths, cache_hit=True, spec=spec)
-        return None
+                return StageRecord(name, fingerprint, run.info.run_id, paths, cache_hit=True, spec=spec), None
+            if stale is None:
+                key, why = changed[0]
+                more = f" (and {len(changed) - 1} more output(s))" if len(changed) > 1 else ""
+                stale = f"output {Path(outputs[key]['path']).name} {why} since run {run.info.run_id[:8]}{more}"
+        return None, stale
 
     # ------------------------------------------------------------------------------------------ internals
 
@@ -105,13 +125,16 @@ class Runner:
         self, stage: Stage, spec: ExperimentSpec, force: bool, launched_run_id: str | None, parent_run_id: str | None
     ) -> StageRecord:
         fingerprint = self.fingerprint(stage.name, spec)
-        hit = None if force or not stage.cacheable else self.cached(stage.name, spec)
+        hit, stale = (None, None) if force or not stage.cacheable else self._lookup(stage.name, spec)
         if hit is not None:
             self._say(f"[{stage.name}] cache hit: run {hit.run_id} ({fingerprint[:12]}); --force reruns it")
             if launched_run_id:
                 self._record_cache_hit(launched_run_id, stage, spec, hit)
             return hit
 
+        if stale:
+            self._say(f"[{stage.name}] {stale}: rerunning from scratch")
+        fresh = force or stale is not None  # outputs that changed behind our back are not resumed from
         log = self._open_run(stage, spec, fingerprint, launched_run_id, parent_run_id)
         try:
             upstream, upstream_runs = {}, {}
@@ -122,14 +145,15 @@ class Runner:
                     upstream[up] = records[0]
             log.set_tags({TAG_UPSTREAM_PREFIX + up: ",".join(r.run_id for r in recs) for up, recs in upstream_runs.items()})
             out_dir = Path(spec.tracking.outputs) / stage.name / fingerprint[:16]
-            if force and out_dir.exists():
+            if fresh and out_dir.exists():
                 shutil.rmtree(out_dir)  # --force reruns from scratch; without it, a killed run resumes there
             out_dir.mkdir(parents=True, exist_ok=True)
             context = StageContext(spec, fingerprint, out_dir.resolve(), upstream, log, self.progress, upstream_runs)
             self._say(f"[{stage.name}] running ({fingerprint[:12]}) -> {out_dir}")
             started = time.perf_counter()
             result = stage.run(context)
-            outputs = {key: describe_output(path) for key, path in result.outputs.items()}
+            cache = stat_cache(spec)
+            outputs = {key: describe_output(path, cache) for key, path in result.outputs.items()}
             metrics = dict(result.metrics, stage_seconds=time.perf_counter() - started)
             log.log_metrics(metrics)
             for record in outputs.values():  # small outputs travel with the run; large ones by path + sha256
@@ -151,7 +175,7 @@ class Runner:
         parent_run_id: str | None,
     ) -> RunLogger:
         tags = self._tags(stage.name, spec) | {
-            TAG_FINGERPRINT: fingerprint, TAG_CACHE_HIT: "false",
+            TAG_FINGERPRINT: fingerprint, TAG_CACHE_HIT: "false", TAG_POOL_KEY: self.pool_key(stage.name, spec),
             TAG_INPUT_FINGERPRINT: input_fingerprint(self.stages, stage.name, spec, self._fingerprints),
         }
         if launched_run_id:

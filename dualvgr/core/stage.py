@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from dualvgr.core.fingerprint import folder_manifest, manifest_digest, sha256_file
+from dualvgr.core.fingerprint import StatCache, describe_file_change, folder_manifest, manifest_digest, stat_cache_in
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import sha256_of
 
@@ -71,20 +71,30 @@ class Stage:
     cacheable: bool = True
 
 
-def describe_output(path: Path) -> dict:
-    """How an output is recorded: path, size and sha256 (file) or path and manifest digest (folder)."""
+def stat_cache(spec: ExperimentSpec) -> StatCache:
+    """The file-digest cache of this spec's outputs folder (shared by every stage and experiment using it)."""
+    return stat_cache_in(spec.tracking.outputs)
+
+
+def describe_output(path: Path, cache: StatCache) -> dict:
+    """How an output is recorded: path, size and sha256 (file) or path and content digest (folder)."""
     path = Path(path).resolve()
     if path.is_dir():
-        manifest = folder_manifest(path)
+        manifest = folder_manifest(path, cache)
         return {"path": str(path), "kind": "dir", "files": len(manifest), "digest": manifest_digest(manifest)}
-    return {"path": str(path), "kind": "file", "size": path.stat().st_size, "sha256": sha256_file(path, progress=True)}
+    return {"path": str(path), "kind": "file", "size": path.stat().st_size, "sha256": cache.sha256(path, progress=True)}
 
 
-def output_still_valid(record: dict) -> bool:
+def output_change(record: dict, cache: StatCache) -> str | None:
+    """None when a recorded output still has its recorded content, else what changed ("changed content ...")."""
     path = Path(record["path"])
     if record.get("kind") == "dir":
-        return path.is_dir() and manifest_digest(folder_manifest(path)) == record["digest"]
-    return path.is_file() and path.stat().st_size == record["size"]
+        if not path.is_dir():
+            return "is missing"
+        return None if manifest_digest(folder_manifest(path, cache)) == record["digest"] else "changed content"
+    if "sha256" not in record:
+        return "has no recorded sha256 (recorded by an older harness)"
+    return describe_file_change(path, record, cache)
 
 
 def stage_fingerprint(stages: dict[str, Stage], name: str, spec: ExperimentSpec, memo: dict | None = None) -> str:

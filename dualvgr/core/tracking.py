@@ -38,6 +38,9 @@ TAG_GIT_DIRTY = "dualvgr.git_dirty"
 TAG_UPSTREAM_PREFIX = "dualvgr.upstream."
 TAG_DEVIATION_PREFIX = "dualvgr.deviation."
 TAG_SEED = "dualvgr.seed"
+# The stage fingerprint computed with the seed left out (code version, parameters, upstream stages, input
+# files): train runs that share it differ only by seed, and the report pools exactly those.
+TAG_POOL_KEY = "dualvgr.pool_key"
 
 PACKAGES = ("torch", "torchvision", "mlflow", "numpy", "h5py", "opencv-python-headless", "nltk", "pandas", "pyyaml")
 _MAX_TAG = 5000  # MLflow stores up to 8000 characters per tag value; keep headroom

@@ -18,7 +18,7 @@ import pandas as pd
 from dualvgr.core.errors import DataError
 from dualvgr.core.fingerprint import file_identity, folder_manifest, manifest_digest
 from dualvgr.core.schema import ExperimentSpec
-from dualvgr.core.stage import Stage, StageContext, StageResult
+from dualvgr.core.stage import Stage, StageContext, StageResult, stat_cache
 from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
 from dualvgr.data.annotations import SPLITS
 from dualvgr.data.check import inspect_dataset, problems_message
@@ -48,8 +48,9 @@ def data_external_inputs(spec: ExperimentSpec) -> dict | None:
     root = Path(spec.dataset.root)
     if not root.is_dir():
         return {"root": str(root), "missing": True}
-    jsons = {p.name: file_identity(p) for p in sorted(root.glob("*_qa.json"))}
-    return {"qa": jsons, "files": manifest_digest(folder_manifest(root))}
+    cache = stat_cache(spec)
+    jsons = {p.name: file_identity(p, cache) for p in sorted(root.glob("*_qa.json"))}
+    return {"qa": jsons, "files": manifest_digest(folder_manifest(root, cache))}
 
 
 def run_data(ctx: StageContext) -> StageResult:

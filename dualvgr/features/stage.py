@@ -19,7 +19,7 @@ import torch
 from dualvgr.core.device import resolve_device
 from dualvgr.core.fingerprint import file_identity
 from dualvgr.core.schema import ExperimentSpec
-from dualvgr.core.stage import Stage, StageContext, StageResult
+from dualvgr.core.stage import Stage, StageContext, StageResult, stat_cache
 from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
 from dualvgr.data.stage import load_manifest
 from dualvgr.features.extract import ExtractionResult, extract_features
@@ -65,7 +65,7 @@ def feature_external_inputs(spec: ExperimentSpec, kind: str) -> dict | None:
     if weights in NAMED_WEIGHTS:
         return None
     path = Path(weights).expanduser()
-    return file_identity(path) if path.is_file() else {"missing": str(path)}
+    return file_identity(path, stat_cache(spec)) if path.is_file() else {"missing": str(path)}
 
 
 def run_features(ctx: StageContext, kind: str) -> StageResult:

@@ -16,7 +16,6 @@ Sources (``dualvgr-original.md`` §2.4-2.5, bugs B7, B10):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from torch import nn
 from torchvision.models import ResNet101_Weights
 
 from dualvgr.core.errors import DataError, SpecError
+from dualvgr.core.fingerprint import sha256_file
 
 BACKBONES = ("resnet101", "resnext101")
 NAMED_SOURCES = {"resnet101": ("imagenet", "random"), "resnext101": ("kinetics", "random")}
@@ -64,14 +64,6 @@ class BackboneWeights:
             "weights_sha256": self.sha256 or "",
             "weights_seed": -1 if self.seed is None else self.seed,
         }
-
-
-def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def imagenet_weights_path() -> Path:

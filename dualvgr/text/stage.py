@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dualvgr.core.fingerprint import file_identity, sha256_file
+from dualvgr.core.fingerprint import file_identity
 from dualvgr.core.schema import ExperimentSpec
-from dualvgr.core.stage import Stage, StageContext, StageResult
+from dualvgr.core.stage import Stage, StageContext, StageResult, stat_cache
 from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
 from dualvgr.data.annotations import SPLITS
 from dualvgr.data.stage import load_manifest
@@ -39,7 +39,7 @@ def questions_external_inputs(spec: ExperimentSpec) -> dict:
     for name, value in (("glove", glove_source(spec)), ("vocabulary", spec.questions.vocabulary)):
         if value is not None:
             path = Path(value).expanduser()
-            identities[name] = file_identity(path) if path.is_file() else {"missing": str(path)}
+            identities[name] = file_identity(path, stat_cache(spec)) if path.is_file() else {"missing": str(path)}
     return identities
 
 
@@ -79,7 +79,7 @@ def run_questions(ctx: StageContext) -> StageResult:
         {
             "dualvgr.glove.source": "none" if source is None else "file",
             "dualvgr.glove.path": str(source or ""),
-            "dualvgr.glove.sha256": "" if source is None else sha256_file(source, progress=ctx.progress),
+            "dualvgr.glove.sha256": "" if source is None else stat_cache(spec).sha256(source, progress=ctx.progress),
             "dualvgr.vocabulary.source": result.vocabulary_source,
             "dualvgr.tokenizer": result.tokenizer,
         }

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from dualvgr.core.device import resolve_device, set_tf32
 from dualvgr.core.errors import DataError
-from dualvgr.core.fingerprint import file_identity, sha256_file
+from dualvgr.core.fingerprint import file_identity
 from dualvgr.core.schema import ExperimentSpec
-from dualvgr.core.stage import Stage, StageContext, StageResult
+from dualvgr.core.stage import Stage, StageContext, StageResult, stat_cache
 from dualvgr.model import DualVGR, load_model_checkpoint
 from dualvgr.text.vocabulary import Vocabulary, load_vocabulary
 from dualvgr.train.inputs import load_inputs
@@ -44,7 +44,7 @@ def evaluate_external_inputs(spec: ExperimentSpec) -> dict | None:
     if spec.evaluate.checkpoint == "best":
         return None
     path = Path(spec.evaluate.checkpoint).expanduser()
-    return file_identity(path) if path.is_file() else {"missing": str(path)}
+    return file_identity(path, stat_cache(spec)) if path.is_file() else {"missing": str(path)}
 
 
 def checked_vocabulary(model: DualVGR, payload: dict, stage_vocabulary: Vocabulary, checkpoint: Path) -> Vocabulary:
@@ -97,7 +97,7 @@ def run_evaluate(ctx: StageContext) -> StageResult:
                                          vocabulary.answer_idx_to_token)
     ctx.log.set_tags({
         "dualvgr.checkpoint.path": str(checkpoint.resolve()),
-        "dualvgr.checkpoint.sha256": sha256_file(checkpoint),
+        "dualvgr.checkpoint.sha256": stat_cache(spec).sha256(checkpoint),
         "dualvgr.checkpoint.format": "harness" if payload.get("format") else "original",
         "dualvgr.checkpoint.unit_layers": model.config.unit_layers,
     })

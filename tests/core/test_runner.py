@@ -94,6 +94,35 @@ def test_deleted_or_modified_output_is_a_miss(tmp_path, tracker):
     assert calls == ["source", "source", "source"]
 
 
+def test_same_size_damaged_output_is_not_a_cache_hit(tmp_path, tracker, capsys):
+    """A same-size change (one byte of a checkpoint or feature file) must rerun the stage, and say why."""
+    calls: list[str] = []
+    runner = Runner(make_stages(calls), tracker, progress=False, echo=True)
+    spec = make_spec(tmp_path, epochs=7)
+    (record,) = runner.run("source", spec)
+    target = record.outputs["numbers"]
+    assert target.read_text() == "7"
+    target.write_text("8")  # same size, other content
+    (again,) = runner.run("source", spec)
+    assert calls == ["source", "source"], "a same-size change must not be a cache hit"
+    assert not again.cache_hit and again.outputs["numbers"].read_text() == "7", "the rerun restores the output"
+    err = capsys.readouterr().err
+    assert f"[source] output numbers.txt changed content (same size, different sha256) since run {record.run_id[:8]}: " \
+           "rerunning from scratch" in err, err
+
+
+def test_damaged_upstream_output_reruns_upstream_before_downstream_reads_it(tmp_path, tracker):
+    calls: list[str] = []
+    runner = Runner(make_stages(calls), tracker, progress=False, echo=False)
+    spec = make_spec(tmp_path, epochs=4)
+    runner.run("sink", spec)
+    source_file = next((tmp_path / "outputs" / "source").glob("*/numbers.txt"))
+    source_file.write_text("9")  # damaged, same size
+    (second,) = runner.run("sink", make_spec(tmp_path, epochs=4, batch_size=3))  # sink misses, source is checked
+    assert calls == ["source", "sink", "source", "sink"], "the damaged upstream output is rebuilt first"
+    assert second.outputs["doubled"].read_text() == "8", "downstream must read the rebuilt, not the damaged, file"
+
+
 def test_failed_stage_leaves_failed_run_with_error(tmp_path, tracker):
     calls: list[str] = []
     runner = Runner(make_stages(calls, fail=True), tracker, progress=False, echo=False)
