@@ -130,8 +130,6 @@ def test_consistency_rules():
         spec_from_dict({"name": "x", "model": {"module_dim": 30}})
     with pytest.raises(SpecError, match="lists a seed twice"):
         spec_from_dict({"name": "x", "train": {"seeds": [1, 1]}})
-    with pytest.raises(SpecError, match="'features.num_clips' must be at least 1"):
-        spec_from_dict({"name": "x", "features": {"num_clips": 0}})
 
 
 def test_flatten_gives_dotted_params():
