@@ -2,7 +2,8 @@
 
 Validation is strict: an unknown key names the closest valid key, a wrong type names the expected type, a value
 outside its range (declared beside its default in the schema) names the range, NaN and infinity are refused for
-every number, a missing required value says which. YAML is read with ``yaml.safe_load`` only (original bug B1).
+every number, a key given twice in one YAML mapping names both lines, a missing required value says which. YAML
+is read with a ``yaml.SafeLoader`` subclass only: ``safe_load`` semantics, never Python tags (original bug B1).
 """
 
 from __future__ import annotations
@@ -33,13 +34,63 @@ _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 # ----------------------------------------------------------------------------------------------- loading
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A key given twice in one YAML mapping (a plain YAML loader silently keeps the last value)."""
+
+    def __init__(self, key: str, first_line: int, line: int) -> None:
+        super().__init__(f"key '{key}' is given twice (lines {first_line} and {line})")
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (plain data only, B1) that refuses duplicate keys before building anything."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _refuse_duplicate_keys(node, "", set())
+        return node
+
+
+def _refuse_duplicate_keys(node: yaml.Node, prefix: str, seen: set[int]) -> None:
+    if id(node) in seen:  # an alias of a node already checked (anchors may even nest recursively)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            # Scalar keys only: "<<" merges are YAML's explicit way of overriding a merged key, not a duplicate.
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                line = key_node.start_mark.line + 1
+                ident = (key_node.tag, key_node.value)
+                if ident in first:
+                    raise DuplicateKeyError(prefix + key_node.value, first[ident], line)
+                first[ident] = line
+                _refuse_duplicate_keys(value_node, f"{prefix}{key_node.value}.", seen)
+            else:
+                _refuse_duplicate_keys(value_node, prefix, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(item, prefix, seen)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, except that a key given twice in one mapping is a ``DuplicateKeyError``."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass: no Python tags
+
+
 def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> ExperimentSpec:
     """Read an experiment file, apply ``dotted.key=value`` overrides and validate the result."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"experiment file not found: {path} (pass --experiment FILE; shipped ones are in experiments/)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as err:
+        raise SpecError(
+            f"{path}: line {err.line}: key '{err.key}' is given twice (first on line {err.first_line}); YAML would "
+            f"silently keep only the last value: remove one of them"
+        ) from err
     except yaml.YAMLError as err:
         raise SpecError(f"{path} is not valid YAML: {err}") from err
     if raw is None:
@@ -59,7 +110,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise SpecError(f"override '{text}' is not of the form dotted.key=value (e.g. train.epochs=5)")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = parse_yaml(value) if value.strip() else ""
+    except DuplicateKeyError as err:
+        raise SpecError(f"override '{text}': key '{err.key}' is given twice in the value; give it once") from err
     except yaml.YAMLError as err:
         raise SpecError(f"override '{text}': the value is not valid YAML ({err})") from err
     return key, parsed
