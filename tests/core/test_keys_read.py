@@ -131,7 +131,7 @@ def test_the_recorder_counts_package_reads_only(monkeypatch):
     assert reads.read == {"train.seeds", "train.seed"}, reads.read
 
 
-@pytest.mark.slow  # every stage end to end on 6 tiny videos: about 15 s on 2 idle CPU cores
+@pytest.mark.slow  # every stage end to end on 6 tiny videos: 16-46 s measured on 2 shared CPU cores
 def test_every_schema_key_is_read_by_the_code_it_names(tmp_path, tracker, monkeypatch, request):
     from dualvgr.core.runner import Runner
     from dualvgr.pipeline import all_stages
