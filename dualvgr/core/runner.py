@@ -218,7 +218,7 @@ class Runner:
             TAG_SPEC_HASH: spec_hash(spec),
             TAG_CONFIG_HASH: config_hash(spec),
             TAG_SEED: str(spec.train.seed),
-        }
+        } | ({"mlflow.note.content": spec.description} if spec.description else {})  # MLflow's run description
 
     def _say(self, message: str) -> None:
         if self.echo:

@@ -1,7 +1,9 @@
 """Load, override, validate, hash and write experiment specs.
 
-Validation is strict: an unknown key names the closest valid key, a wrong type names the expected type, a
-missing required value says which. YAML is read with ``yaml.safe_load`` only (original bug B1).
+Validation is strict: an unknown key names the closest valid key, a wrong type names the expected type, a value
+outside its range (declared beside its default in the schema) names the range, NaN and infinity are refused for
+every number, a key given twice in one YAML mapping names both lines, a missing required value says which. YAML
+is read with a ``yaml.SafeLoader`` subclass only: ``safe_load`` semantics, never Python tags (original bug B1).
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 import shlex
 import types
 import typing
 from pathlib import Path
-from typing import Any, Iterable, Literal, get_args, get_origin
+from typing import Annotated, Any, Iterable, Literal, get_args, get_origin
 
 import yaml
 
 from dualvgr.core.errors import SpecError
-from dualvgr.core.schema import ExperimentSpec
+from dualvgr.core.schema import ExperimentSpec, Range
 
 DEFAULT_EXPERIMENT = "experiments/demo.yaml"
 # PyYAML (YAML 1.1) reads "1e-4" (no dot) as a string (B1); float fields accept such strings.
@@ -31,13 +34,63 @@ _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 # ----------------------------------------------------------------------------------------------- loading
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A key given twice in one YAML mapping (a plain YAML loader silently keeps the last value)."""
+
+    def __init__(self, key: str, first_line: int, line: int) -> None:
+        super().__init__(f"key '{key}' is given twice (lines {first_line} and {line})")
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (plain data only, B1) that refuses duplicate keys before building anything."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _refuse_duplicate_keys(node, "", set())
+        return node
+
+
+def _refuse_duplicate_keys(node: yaml.Node, prefix: str, seen: set[int]) -> None:
+    if id(node) in seen:  # an alias of a node already checked (anchors may even nest recursively)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            # Scalar keys only: "<<" merges are YAML's explicit way of overriding a merged key, not a duplicate.
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                line = key_node.start_mark.line + 1
+                ident = (key_node.tag, key_node.value)
+                if ident in first:
+                    raise DuplicateKeyError(prefix + key_node.value, first[ident], line)
+                first[ident] = line
+                _refuse_duplicate_keys(value_node, f"{prefix}{key_node.value}.", seen)
+            else:
+                _refuse_duplicate_keys(value_node, prefix, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(item, prefix, seen)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, except that a key given twice in one mapping is a ``DuplicateKeyError``."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass: no Python tags
+
+
 def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> ExperimentSpec:
     """Read an experiment file, apply ``dotted.key=value`` overrides and validate the result."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"experiment file not found: {path} (pass --experiment FILE; shipped ones are in experiments/)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as err:
+        raise SpecError(
+            f"{path}: line {err.line}: key '{err.key}' is given twice (first on line {err.first_line}); YAML would "
+            f"silently keep only the last value: remove one of them"
+        ) from err
     except yaml.YAMLError as err:
         raise SpecError(f"{path} is not valid YAML: {err}") from err
     if raw is None:
@@ -57,7 +110,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise SpecError(f"override '{text}' is not of the form dotted.key=value (e.g. train.epochs=5)")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = parse_yaml(value) if value.strip() else ""
+    except DuplicateKeyError as err:
+        raise SpecError(f"override '{text}': key '{err.key}' is given twice in the value; give it once") from err
     except yaml.YAMLError as err:
         raise SpecError(f"override '{text}': the value is not valid YAML ({err})") from err
     return key, parsed
@@ -93,7 +148,7 @@ def spec_from_dict(raw: dict, source: str = "<spec>") -> ExperimentSpec:
 def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: '{prefix.rstrip('.') or '<top>'}' must be a mapping, got {_describe(raw)}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)  # keep the Annotated ranges
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
@@ -109,19 +164,42 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
 
 
 def _coerce(hint: Any, value: Any, dotted: str, source: str) -> Any:
-    origin = get_origin(hint)
+    """``value`` as the schema type ``hint``, checked against its range; a SpecError naming the key otherwise."""
     if dataclasses.is_dataclass(hint):
         return _build(hint, {} if value is None else value, dotted + ".", source)
-    if origin in (typing.Union, types.UnionType):
+    if get_origin(hint) in (typing.Union, types.UnionType):
         options = get_args(hint)
-        if value is None and type(None) in options:
+        nullable = type(None) in options
+        if value is None and nullable:
             return None
         for option in (o for o in options if o is not type(None)):
             try:
-                return _coerce(option, value, dotted, source)
+                converted = _convert(option, value, dotted, source)
             except SpecError:
                 continue
+            return _in_range(option, converted, value, dotted, source, nullable)
         raise SpecError(f"{source}: '{dotted}' must be {_type_name(hint)}, got {_describe(value)}")
+    return _in_range(hint, _convert(hint, value, dotted, source), value, dotted, source)
+
+
+def _in_range(hint: Any, converted: Any, value: Any, dotted: str, source: str, nullable: bool = False) -> Any:
+    """Every number finite, and inside the Range the schema declares for it."""
+    ranges = [r for r in get_args(hint)[1:] if isinstance(r, Range)] if get_origin(hint) is Annotated else []
+    or_null = " (or null)" if nullable else ""
+    if isinstance(converted, float) and not math.isfinite(converted):
+        allowed = "".join(f" {r}" for r in ranges)
+        raise SpecError(f"{source}: '{dotted}' must be a finite number{allowed}{or_null}, got {_shown(value)}")
+    for allowed in ranges:
+        if not allowed.allows(converted):
+            raise SpecError(f"{source}: '{dotted}' must be {allowed}{or_null}, got {_shown(value)}")
+    return converted
+
+
+def _convert(hint: Any, value: Any, dotted: str, source: str) -> Any:
+    """``value`` as the type ``hint`` (its range aside)."""
+    if get_origin(hint) is Annotated:
+        return _convert(get_args(hint)[0], value, dotted, source)
+    origin = get_origin(hint)
     if origin is Literal:
         choices = get_args(hint)
         if value not in choices:
@@ -163,6 +241,8 @@ def _unknown_key_message(dotted: str, valid: list[str], prefix: str, source: str
 
 
 def _type_name(hint: Any) -> str:
+    if get_origin(hint) is Annotated:
+        return _type_name(get_args(hint)[0])
     origin = get_origin(hint)
     if origin is Literal:
         return "one of " + ", ".join(map(str, get_args(hint)))
@@ -181,32 +261,23 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def _shown(value: Any) -> str:
+    """A value as the user wrote it: ``-5``, ``nan``, ``1e-4`` (a number YAML read as text, B1)."""
+    return value if isinstance(value, str) else repr(value)
+
+
 def _check_consistency(spec: ExperimentSpec, source: str) -> None:
-    """Cross-field rules that a per-field type cannot express."""
-    positive = {
-        "features.num_clips": spec.features.num_clips,
-        "features.appearance.frames_per_clip": spec.features.appearance.frames_per_clip,
-        "features.appearance.image_size": spec.features.appearance.image_size,
-        "features.motion.frames_per_clip": spec.features.motion.frames_per_clip,
-        "features.motion.image_size": spec.features.motion.image_size,
-        "features.motion.sample_size": spec.features.motion.sample_size,
-        "model.module_dim": spec.model.module_dim,
-        "model.unit_layers": spec.model.unit_layers,
-        "model.graph_layers": spec.model.graph_layers,
-        "model.gat_heads": spec.model.gat_heads,
-        "train.batch_size": spec.train.batch_size,
-        "train.epochs": spec.train.epochs,
-        "train.lr_decay_every": spec.train.lr_decay_every,
-        "questions.answer_top": spec.questions.answer_top,
-        "dataset.synthetic.num_videos": spec.dataset.synthetic.num_videos,
-    }
-    for key, value in positive.items():
-        if value < 1:
-            raise SpecError(f"{source}: '{key}' must be at least 1, got {value}")
+    """Rules that relate several keys; a single key's range is declared in the schema and checked by _coerce."""
     if spec.model.module_dim % spec.model.gat_heads:
         raise SpecError(
             f"{source}: model.module_dim ({spec.model.module_dim}) must be divisible by model.gat_heads "
             f"({spec.model.gat_heads}): each GAT head is module_dim/heads wide"
+        )
+    synthetic = spec.dataset.synthetic
+    if synthetic.val_fraction + synthetic.test_fraction >= 1:
+        raise SpecError(
+            f"{source}: 'dataset.synthetic.val_fraction' + 'dataset.synthetic.test_fraction' must be < 1, got "
+            f"{synthetic.val_fraction} + {synthetic.test_fraction}: no video would be left to train on"
         )
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", spec.name):
         raise SpecError(f"{source}: 'name' must be letters, digits, '.', '_' or '-', got {spec.name!r}")

@@ -42,7 +42,7 @@ class Recipe:
     lr: float
     lr_decay_every: int
     lr_decay_factor: float
-    grad_clip: float
+    grad_clip: float | None  # None = no clipping
     batch_size: int
     seed: int
     alpha: float
@@ -116,7 +116,8 @@ def train_epoch(
             scaler.unscale_(optimizer)
         else:
             objective.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        if recipe.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()

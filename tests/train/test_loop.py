@@ -172,3 +172,12 @@ def test_permuted_control_moves_features_between_videos(tmp_path, tiny_inputs):
     same = [torch.equal(app_plain[i], app_shuffled[i]) for i in range(len(app_plain))]
     assert not any(same), "every video must get another video's features"
     assert sorted(app_plain.sum(dim=(1, 2, 3)).tolist()) == pytest.approx(sorted(app_shuffled.sum(dim=(1, 2, 3)).tolist()))
+
+
+def test_grad_clip_null_trains_without_clipping(tmp_path, tiny_inputs, monkeypatch):
+    spec = tiny_spec(tmp_path, epochs=1, grad_clip=None)
+    calls = []
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda *args, **kwargs: calls.append(args))
+    state = make_trainer(spec, tiny_inputs, tmp_path).fit()
+    assert spec.train.grad_clip is None and state.epoch == 0, "train.grad_clip: null must train its epoch"
+    assert calls == [], "train.grad_clip: null means no clipping, yet clip_grad_norm_ was called"
