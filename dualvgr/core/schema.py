@@ -160,7 +160,7 @@ class PaperSpec:
     """Which published table this experiment reproduces (paper-results.md)."""
 
     table: PaperTable = "none"
-    # Verdict tolerance in accuracy points when the paper's value is outside the 95% interval.
+    # Verdict tolerance in accuracy points: reproduced when the 95% interval lies inside paper ± tolerance.
     tolerance: float = 1.0
 
 
