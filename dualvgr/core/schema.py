@@ -219,7 +219,7 @@ class PaperSpec:
     """Which published table this experiment reproduces (dualvgr/report/paper_tables.yaml)."""
 
     table: PaperTable = "none"
-    # Verdict tolerance in accuracy points when the paper's value is outside the 95% interval.
+    # Verdict tolerance in accuracy points: reproduced when the 95% interval lies inside paper ± tolerance.
     tolerance: Weight = 1.0
 
 

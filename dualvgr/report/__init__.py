@@ -1,4 +1,4 @@
-"""The reproduction report (issue 5): train runs in the tracking store -> ``reports/<experiment>/``.
+"""The reproduction report: train runs in the tracking store -> ``reports/<experiment>/``.
 
 Modules, in the order the report is made: ``paper`` (the published tables as data, with their source),
 ``ledger`` (the original's bugs fixed and quirks kept, as data), ``collect`` (select runs), ``stats`` (mean,

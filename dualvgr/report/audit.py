@@ -21,6 +21,11 @@ Two sources of findings, merged by topic (one finding per topic, evidence from e
      A key missing from the table is treated as such (the tests require every schema key to be classified).
 
 2. **Run-time evidence** (``evidence.py``): tags and metrics of the train runs and their upstream runs.
+
+3. **Implementation-level deviations** from the original code, the ledger's ``deviation`` entries (initial weights,
+   shuffle order, fused Adam, folded BatchNorm, GloVe rows of NA-like words, tokenizer): no setting shows them, so
+   each is a finding of its own severity whenever it applies to a reported run, with where it lives in the code
+   and the tags the runs record about it (e.g. the questions run's ``dualvgr.tokenizer``).
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ from typing import Any, Callable
 
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import flatten
-from dualvgr.report.collect import Collection, RunInfo, TrainRun
-from dualvgr.report.evidence import GLOVE_OOV_LIMIT, runtime_evidence
+from dualvgr.report.collect import TRAIN_STAGE, Collection, RunInfo, TrainRun
+from dualvgr.report.evidence import EVAL_SPLIT_WHY, GLOVE_OOV_LIMIT, runtime_evidence
 from dualvgr.report.findings import Audit, Evidence, Findings, Severity
+from dualvgr.report.ledger import LedgerEntry, deviations
 from dualvgr.report.paper import PaperTable
 
 # A key's classification: (severity, why); a conditional rule computes it from the run's evidence.
@@ -128,7 +134,8 @@ _COSMETIC: dict[str, str] = {
     "report.*": "report settings",
     "tracking.*": "where runs and stage outputs are stored",
     "evaluate.*": "the evaluate stage; the reported test accuracy comes from the train runs",
-    "train.seed": "seeds differ by design: the report's interval is over seeds (the paper's code used 666)",
+    "train.seed": ("seeds differ by design: the report's interval is over seeds (the paper's code used 666, and a "
+                   "seed here draws other weights and batch orders than the original's: ledger D1, D2)"),
     "train.seeds": "seeds differ by design: the report's interval is over seeds",
     "features.workers": "decoding parallelism only",
     "features.num_shards": "extraction parallelism only: shards merge into the single-process file",
@@ -180,7 +187,7 @@ _RESULTS: dict[str, str] = {
     "train.val_num": "selects the checkpoint on a val subset",
     "train.test_num": "scores a test subset",
     "train.permute_visual": "a control that shuffles the visual features across videos",
-    "train.eval_split": "the reported 'test' accuracy is computed on val: the author insists on test",
+    "train.eval_split": EVAL_SPLIT_WHY,
 }
 KEY_RULES: dict[str, Rule] = {
     **{key: (Severity.COSMETIC, why) for key, why in _COSMETIC.items()},
@@ -242,9 +249,36 @@ def spec_differences(run: TrainRun, paper: ExperimentSpec, table: PaperTable, fi
         findings.add(key, title, severity, why, Evidence(run.run_id, key, show(value), show(paper_value)))
 
 
+def _stage_run(run: TrainRun, stage: str) -> RunInfo | None:
+    return run.info if stage == TRAIN_STAGE else run.upstream.get(stage)
+
+
+def _exempt(run: TrainRun, entry: LedgerEntry) -> bool:
+    """A run whose recorded tags show ``entry`` did not apply to it (the ledger's ``unless``)."""
+    return any((source := _stage_run(run, stage)) is not None and source.tags.get(tag) == value
+               for stage, tag, value in entry.unless)
+
+
+def ledger_deviations(runs: list[TrainRun], findings: Findings) -> None:
+    """One implementation-level finding per ledger deviation that applies to a reported run, with its evidence."""
+    for entry in deviations():
+        affected = [run for run in runs if not _exempt(run, entry)]
+        if not affected:
+            continue
+        topic, title = f"ledger.{entry.bug}", f"{entry.bug}: {entry.title}"
+        findings.add(topic, title, Severity.IMPLEMENTATION, entry.effect, code=entry.where)
+        for run in affected:
+            for stage, tags in entry.evidence:
+                source = _stage_run(run, stage)
+                for tag in tags if source is not None else ():
+                    if source.tags.get(tag):
+                        findings.add(topic, title, Severity.IMPLEMENTATION, entry.effect,
+                                     Evidence(source.run_id, tag, source.tags[tag]))
+
+
 def audit(collection: Collection, table: PaperTable, paper: ExperimentSpec, reference: str,
           comparable: bool) -> Audit:
-    """Spec differences and run-time evidence of every reported run."""
+    """Spec differences, run-time evidence and the ledger's deviations, for every reported run."""
     findings, unverified = Findings(), []
     for run in collection.runs:
         if run.spec_note:
@@ -256,6 +290,7 @@ def audit(collection: Collection, table: PaperTable, paper: ExperimentSpec, refe
         else:
             spec_differences(run, paper, table, findings)
         runtime_evidence(run, table, findings, unverified)
+    ledger_deviations(collection.runs, findings)
     note = (f"Compared with {reference}, the paper's {table.title} configuration." if comparable else
             f"This experiment reproduces no published table (paper.table: none): it is audited against "
             f"{reference}, the paper's {table.title} configuration, to show how far it is from the paper.")

@@ -1,9 +1,15 @@
 """Collect the train runs a report is about, with their resolved specs, curves and upstream runs.
 
-Selection (issue 5): for one experiment name, the train runs that are FINISHED and executed (cache hit "false"),
-grouped by ``dualvgr.config_hash`` (the spec hash without the seed); the newest group (by the start time of its
-newest run) is reported, older groups are listed in a note; one run per seed, the newest when a seed appears
-twice. Grouping runs (``pipeline``, ``train-seeds``) carry other stage tags and never count.
+Selection: for one experiment name, the train runs that are FINISHED and executed (cache hit "false"), pooled by
+what changes their results: ``dualvgr.pool_key``, the train stage's fingerprint with the seed left out (its code
+version, parameters, upstream stages' fingerprints and input files), which the runner tags on every executed run.
+So seeds that differ only in settings no stage fingerprints (``*.workers``, ``report.*``, ``paper.*``, the device
+label ``auto`` vs ``cpu``) share a pool, and seeds trained by other code or on other inputs do not. Runs logged
+before the runner recorded that tag are pooled by ``dualvgr.config_hash`` (the spec hash without the seed, which
+covers neither the code nor the input files) instead, and a note says so. The pool with the newest run is
+reported, the other pools are listed; one run per seed, the newest when a seed appears twice; notes say when the
+pooled seeds span several git commits or come from a checkout with uncommitted changes. Grouping runs
+(``pipeline``, ``train-seeds``) carry other stage tags and never count.
 
 :func:`select_runs` is pure (plain :class:`RunInfo` values); :func:`collect` reads the tracking store (any
 ``MLFLOW_TRACKING_URI``, a remote server included) through :class:`~dualvgr.core.tracking.Tracker`.
@@ -28,6 +34,9 @@ from dualvgr.core.tracking import (
     TAG_CACHE_HIT,
     TAG_CONFIG_HASH,
     TAG_EXPERIMENT,
+    TAG_GIT_COMMIT,
+    TAG_GIT_DIRTY,
+    TAG_POOL_KEY,
     TAG_SEED,
     TAG_STAGE,
     TAG_UPSTREAM_PREFIX,
@@ -37,7 +46,7 @@ from dualvgr.core.tracking import (
 TRAIN_STAGE = "train"
 UPSTREAM_STAGES = ("data", "appearance", "motion", "questions")
 CURVE_METRICS = ("train_loss", "val_acc", "train_acc")
-NO_CONFIG_HASH = "(no config hash)"
+NO_KEY = "(none)"
 
 
 @dataclass(frozen=True)
@@ -56,8 +65,11 @@ class RunInfo:
         return self.tags.get(TAG_STAGE, "")
 
     @property
-    def config_hash(self) -> str:
-        return self.tags.get(TAG_CONFIG_HASH) or NO_CONFIG_HASH
+    def pool(self) -> tuple[str, str]:
+        """(tag, value) the run is pooled by: its pool key, else (older runs) its config hash."""
+        if self.tags.get(TAG_POOL_KEY):
+            return TAG_POOL_KEY, self.tags[TAG_POOL_KEY]
+        return TAG_CONFIG_HASH, self.tags.get(TAG_CONFIG_HASH) or NO_KEY
 
     @property
     def seed(self) -> str:
@@ -75,7 +87,10 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class GroupNote:
-    config_hash: str
+    """A pool that is not reported."""
+
+    pooled_by: str  # TAG_POOL_KEY, or TAG_CONFIG_HASH for runs without a pool key
+    key: str
     run_ids: tuple[str, ...]
     seeds: tuple[str, ...]
     newest_start: str
@@ -83,8 +98,9 @@ class GroupNote:
 
 @dataclass(frozen=True)
 class RunSelection:
-    runs: tuple[RunInfo, ...]  # the reported group, one per seed, sorted by seed
-    config_hash: str
+    runs: tuple[RunInfo, ...]  # the reported pool, one per seed, sorted by seed
+    pooled_by: str
+    pool_key: str
     older_groups: tuple[GroupNote, ...]
     notes: tuple[str, ...]
 
@@ -116,13 +132,41 @@ class Collection:
     experiment: str
     tracking_uri: str
     runs: list[TrainRun]
-    config_hash: str
+    pooled_by: str  # the tag the reported runs share: TAG_POOL_KEY, or TAG_CONFIG_HASH for older runs
+    pool_key: str  # its value
     older_groups: tuple[GroupNote, ...]
     notes: tuple[str, ...]
 
 
 def _seed_key(seed: str) -> tuple[int, int | str]:
     return (0, int(seed)) if seed.lstrip("-").isdigit() else (1, seed)
+
+
+def _seeds(runs: list[RunInfo]) -> str:
+    seeds = sorted({r.seed for r in runs}, key=_seed_key)
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}"
+
+
+def code_notes(runs: list[RunInfo], pooled_by: str) -> list[str]:
+    """Notes when the pooled seeds were trained by several git commits, by a dirty checkout, or by unknown code."""
+    notes = []
+    by_commit: dict[str, list[RunInfo]] = {}
+    for run in runs:
+        by_commit.setdefault(run.tags.get(TAG_GIT_COMMIT) or "", []).append(run)
+    commits = {commit: group for commit, group in by_commit.items() if commit}
+    if len(commits) > 1:
+        listed = "; ".join(f"`{commit[:12]}` ({_seeds(group)})" for commit, group in commits.items())
+        why = ("their pool key matched (the same stage code versions, parameters and inputs, as the stages declare "
+               "them): compare the commits if the training code changed in between" if pooled_by == TAG_POOL_KEY else
+               f"their {TAG_CONFIG_HASH} does not cover the code, so these seeds may come from different code")
+        notes.append(f"the pooled seeds were trained by {len(commits)} git commits: {listed}; {why}")
+    if "" in by_commit:
+        notes.append(f"{_seeds(by_commit[''])}: no {TAG_GIT_COMMIT} tag, the code that trained them is unknown")
+    dirty = [run for run in runs if run.tags.get(TAG_GIT_DIRTY) == "true"]
+    if dirty:
+        notes.append(f"{_seeds(dirty)}: trained from a checkout with uncommitted changes ({TAG_GIT_DIRTY}), so "
+                     f"the commit does not identify the code")
+    return notes
 
 
 def select_runs(candidates: list[RunInfo], experiment: str) -> RunSelection:
@@ -138,31 +182,36 @@ def select_runs(candidates: list[RunInfo], experiment: str) -> RunSelection:
         notes.append(f"{len(cached)} cache-hit train run(s) were ignored (they point at runs already counted)")
     executed = [r for r in train if r.status == "FINISHED" and r.tags.get(TAG_CACHE_HIT) == "false"]
     if not executed:
-        return RunSelection((), NO_CONFIG_HASH, (), tuple(notes))
+        return RunSelection((), TAG_POOL_KEY, NO_KEY, (), tuple(notes))
 
-    groups: dict[str, list[RunInfo]] = {}
+    groups: dict[tuple[str, str], list[RunInfo]] = {}
     for run in executed:
-        groups.setdefault(run.config_hash, []).append(run)
+        groups.setdefault(run.pool, []).append(run)
     ordered = sorted(groups.items(), key=lambda item: max(r.start_time for r in item[1]), reverse=True)
-    (config_hash, group), older = ordered[0], ordered[1:]
+    ((pooled_by, key), group), older = ordered[0], ordered[1:]
+    if pooled_by != TAG_POOL_KEY:
+        notes.append(f"the reported runs have no {TAG_POOL_KEY} tag (they were logged before the runner recorded "
+                     f"it): they are pooled by {TAG_CONFIG_HASH}, the spec without the seed, which covers neither "
+                     f"the code version nor the input files")
 
     by_seed: dict[str, RunInfo] = {}
     for run in sorted(group, key=lambda r: r.start_time, reverse=True):
         if run.seed in by_seed:
-            notes.append(f"seed {run.seed} was trained twice in this configuration: run "
-                         f"{by_seed[run.seed].run_id} (newest) is reported, run {run.run_id} is not")
+            notes.append(f"seed {run.seed} was trained twice in this pool: run {by_seed[run.seed].run_id} (newest) "
+                         f"is reported, run {run.run_id} is not")
             continue
         by_seed[run.seed] = run
     runs = tuple(by_seed[seed] for seed in sorted(by_seed, key=_seed_key))
+    notes += code_notes(list(runs), pooled_by)
     older_notes = tuple(
-        GroupNote(hash_, tuple(r.run_id for r in runs_), tuple(sorted({r.seed for r in runs_}, key=_seed_key)),
+        GroupNote(tag, key_, tuple(r.run_id for r in runs_), tuple(sorted({r.seed for r in runs_}, key=_seed_key)),
                   max(runs_, key=lambda r: r.start_time).started)
-        for hash_, runs_ in older
+        for (tag, key_), runs_ in older
     )
     if older_notes:
-        notes.append(f"{len(older_notes)} older configuration(s) of '{experiment}' exist and are not reported "
-                     f"(listed under Runs)")
-    return RunSelection(runs, config_hash, older_notes, tuple(notes))
+        notes.append(f"{len(older_notes)} older pool(s) of '{experiment}' (other code, parameters or inputs) exist "
+                     f"and are not reported (listed under Runs)")
+    return RunSelection(runs, pooled_by, key, older_notes, tuple(notes))
 
 
 # ------------------------------------------------------------------------------------------ store access
@@ -268,5 +317,5 @@ def collect(tracker: Tracker, experiment: str) -> Collection:
     for info in selection.runs:
         values, note = read_spec(tracker, info)
         runs.append(TrainRun(info, values, note, read_curves(tracker, info), read_upstream(tracker, info, cache)))
-    return Collection(experiment, tracker.tracking_uri, runs, selection.config_hash, selection.older_groups,
-                      selection.notes)
+    return Collection(experiment, tracker.tracking_uri, runs, selection.pooled_by, selection.pool_key,
+                      selection.older_groups, selection.notes)

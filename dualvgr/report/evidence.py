@@ -1,7 +1,7 @@
 """Run-time evidence for the fidelity audit: what the train runs and their upstream runs recorded.
 
 A spec can declare the paper's values and still not reproduce the paper's inputs. The stages record what they
-actually did (the tag and metric contract of issue 5), and this module turns it into findings:
+actually did (the tags and metrics the README lists), and this module turns it into findings:
 
 - any ``dualvgr.deviation.<name>`` tag on the train run or an upstream run (a stage's own verdict). The names
   the stages write (``random_weights[_<kind>]``, ``failed_videos_<kind>``, ``glove``, ``missing_videos``,
@@ -11,7 +11,8 @@ actually did (the tag and metric contract of issue 5), and this module turns it 
 - appearance / motion runs: random weights (``dualvgr.weights.source``), features not 2048 wide (32768 is the
   B20 misconfiguration: 224x224 frames into the 3D ResNeXt's fixed 4x4 pool), videos that failed to decode;
 - questions run: no GloVe, or an OOV rate above :data:`GLOVE_OOV_LIMIT`;
-- train run: precision other than fp32 (``dualvgr.precision``).
+- train run: precision other than fp32 (``dualvgr.precision``); questions dropped because their video has no
+  features (``<split>_questions_dropped``): the paper scores every question.
 
 Evidence that cannot be checked (an upstream run not recorded, a metric absent) is listed as *unverified*
 rather than assumed fine.
@@ -23,6 +24,7 @@ from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
 from dualvgr.report.collect import UPSTREAM_STAGES, RunInfo, TrainRun
 from dualvgr.report.findings import Evidence, Findings, Severity
 from dualvgr.report.paper import PaperTable
+from dualvgr.report.results import SPLITS, dropped_metric
 
 EXPECTED_WIDTH = 2048  # ResNet-101 and 3D ResNeXt-101 pooled features (vision_dim)
 # glove.840B.300d covers all but a few percent of MSVD-QA / MSRVTT-QA question words; a rate above this points
@@ -41,14 +43,17 @@ def _count(value: float) -> str:
 
 
 RANDOM_WEIGHTS_WHY = "random backbone weights: the features carry no pretrained knowledge"
+EVAL_SPLIT_WHY = ("the reported accuracy is on val, not test: the paper reports test, and its author states that "
+                  "val accuracy must not be reported")
+DROPPED_WHY = ("questions whose video has no features were dropped: dropped val/test questions are not scored (the "
+               "paper scores every question), dropped train questions are not trained on")
 # Deviation tags the stages write (dualvgr.deviation.<name>) -> the topic they share with a spec key or a check,
 # so one deviation is one finding whatever recorded it. Any other name becomes its own finding.
 _DEVIATION_TOPICS: dict[str, tuple[str, str, str]] = {
     "missing_videos": ("missing_videos", "missing videos", "the reproduction does not use every video"),
     "glove": ("questions.glove", "GloVe embeddings",
               "no GloVe: word embeddings start random instead of from glove.840B.300d"),
-    "eval_split": ("train.eval_split", "split the reported accuracy was computed on",
-                   "the reported 'test' accuracy is computed on val: the author insists on test"),
+    "eval_split": ("train.eval_split", "split the reported accuracy was computed on", EVAL_SPLIT_WHY),
     "precision": ("train.precision", "numeric precision", "reduced precision changes the numerics"),
     "permute_visual": ("train.permute_visual", "train.permute_visual",
                        "a control that shuffles the visual features across videos"),
@@ -139,9 +144,18 @@ def question_checks(questions: RunInfo, findings: Findings, unverified: list[str
                               f"<= {GLOVE_OOV_LIMIT}"))
 
 
+def dropped_checks(info: RunInfo, findings: Findings) -> None:
+    for split in SPLITS:
+        count = _metric(info, dropped_metric(split))
+        if count:
+            findings.add("questions_dropped", "questions dropped (their video has no features)", RESULTS, DROPPED_WHY,
+                         Evidence(info.run_id, dropped_metric(split), _count(count), "0"))
+
+
 def runtime_evidence(run: TrainRun, table: PaperTable, findings: Findings, unverified: list[str]) -> None:
     """Add the findings that the runs' tags and metrics show (see the module docstring)."""
     info = run.info
+    dropped_checks(info, findings)
     precision = info.tags.get("dualvgr.precision")
     if precision is None:
         unverified.append(f"train run {info.run_id} has no dualvgr.precision tag: precision unverified")

@@ -10,7 +10,11 @@ from enum import Enum
 
 
 class Severity(str, Enum):
+    """In the report's order: settings and inputs that can change results, the harness's implementation-level
+    deviations from the original code (the ledger's ``deviation`` entries, in every run), cosmetic differences."""
+
     RESULTS = "can change results"
+    IMPLEMENTATION = "implementation-level"
     COSMETIC = "cosmetic"
 
 
@@ -29,6 +33,7 @@ class Finding:
     severity: Severity
     why: str
     evidence: list[Evidence] = field(default_factory=list)
+    code: str = ""  # where in the harness's code it lives, for differences no run records (ledger deviations)
 
     def add(self, evidence: Evidence) -> None:
         if evidence not in self.evidence:
@@ -55,13 +60,16 @@ class Findings:
     def __init__(self) -> None:
         self._by_topic: dict[str, Finding] = {}
 
-    def add(self, topic: str, title: str, severity: Severity, why: str, evidence: Evidence) -> None:
+    def add(self, topic: str, title: str, severity: Severity, why: str, evidence: Evidence | None = None,
+            code: str = "") -> None:
         finding = self._by_topic.get(topic)
+        order = list(Severity)
         if finding is None:
-            finding = self._by_topic[topic] = Finding(topic, title, severity, why)
-        elif severity is Severity.RESULTS and finding.severity is Severity.COSMETIC:
+            finding = self._by_topic[topic] = Finding(topic, title, severity, why, code=code)
+        elif order.index(severity) < order.index(finding.severity):
             finding.severity, finding.title, finding.why = severity, title, why
-        finding.add(evidence)
+        if evidence is not None:
+            finding.add(evidence)
 
     def sorted(self) -> list[Finding]:
         order = list(Severity)

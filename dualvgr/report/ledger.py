@@ -1,8 +1,16 @@
-"""The ledger: the original code's bugs the harness fixes and the quirks it keeps on purpose, as data.
+"""The ledger: every way the harness differs from the original code, and the original's quirks it keeps, as data.
 
-Entries live in ``ledger.yaml`` (bug number from ``../shared/reference/dualvgr-original.md`` §5, or the section
-for a quirk without one, e.g. §4.1 "HSIC summed over the batch"; title; ``fixed`` or ``kept``; where in the
-harness). The report renders them so a reader sees which differences from the original code are deliberate.
+Entries live in ``ledger.yaml``: an id (the original's bug number B1-B44 as numbered in ``docs/original.md``, a
+section of that document for a quirk without a number, or D1, D2, ... for the harness's own implementation-level
+deviations), a title, a status, and where in the harness it lives. Statuses:
+
+- ``kept``: an original quirk reproduced on purpose, because the paper's numbers were produced with it;
+- ``deviation``: the harness does something differently from the original code at the implementation level
+  (initial weights, data order, float rounding, ...). These are not settings, so no spec shows them: the
+  fidelity audit lists each one as a finding (``audit.py``), with its ``effect`` on the numbers, the run-time
+  ``evidence`` a stage records (stage -> tags), and ``unless`` (stage -> {tag: value}) where a run's tag shows
+  the deviation did not apply;
+- ``fixed``: an original bug the harness does not have (with the original's numbers where the fix is faithful).
 """
 
 from __future__ import annotations
@@ -14,16 +22,22 @@ from typing import Literal
 
 import yaml
 
-Status = Literal["fixed", "kept"]
-STATUSES = ("fixed", "kept")
+from dualvgr.report.collect import TRAIN_STAGE, UPSTREAM_STAGES
+
+Status = Literal["kept", "deviation", "fixed"]
+STATUSES = ("kept", "deviation", "fixed")  # also the report's order
+EVIDENCE_STAGES = (TRAIN_STAGE, *UPSTREAM_STAGES)  # the runs a reported seed has
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    bug: str  # "B25", or "§4.1" for a quirk without a B-number
+    bug: str  # "B25", "§4.1" for a quirk without a B-number, "D1" for an implementation-level deviation
     title: str
     status: Status
     where: str  # harness location(s): "dualvgr/x.py, dualvgr/y.py (spec.key)"
+    effect: str = ""  # deviations: how it can change the numbers
+    evidence: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (stage, tags that record it)
+    unless: tuple[tuple[str, str, str], ...] = ()  # (stage, tag, value): a run whose tag has the value is exempt
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -35,14 +49,38 @@ class LedgerEntry:
         return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _stages(raw: dict, field: str, bug: str) -> dict:
+    value = raw.get(field) or {}
+    unknown = [stage for stage in value if stage not in EVIDENCE_STAGES]
+    if not isinstance(value, dict) or unknown:
+        raise ValueError(f"ledger.yaml: {bug}'s {field} must map stages ({', '.join(EVIDENCE_STAGES)}) to tags, "
+                         f"got {value!r}")
+    return value
+
+
+def parse_entry(raw: dict) -> LedgerEntry:
+    bug = str(raw["bug"])
+    evidence = _stages(raw, "evidence", bug)
+    unless = _stages(raw, "unless", bug)
+    entry = LedgerEntry(
+        bug=bug, title=raw["title"], status=raw["status"], where=raw["where"], effect=raw.get("effect", ""),
+        evidence=tuple((stage, tuple(tags)) for stage, tags in evidence.items()),
+        unless=tuple((stage, tag, str(value)) for stage, tags in unless.items() for tag, value in tags.items()),
+    )
+    if entry.status not in STATUSES:
+        raise ValueError(f"ledger.yaml: {entry.bug} has status {entry.status!r}, expected one of {STATUSES}")
+    if entry.status == "deviation" and not entry.effect:
+        raise ValueError(f"ledger.yaml: deviation {entry.bug} needs an effect (how it can change the numbers)")
+    return entry
+
+
 @lru_cache(maxsize=1)
 def ledger() -> tuple[LedgerEntry, ...]:
-    """Kept quirks first, then fixed bugs, each in the file's order."""
+    """Kept quirks first, then deviations, then fixed bugs, each in the file's order."""
     text = resources.files("dualvgr.report").joinpath("ledger.yaml").read_text(encoding="utf-8")
-    entries = []
-    for raw in yaml.safe_load(text)["entries"]:
-        entry = LedgerEntry(bug=str(raw["bug"]), title=raw["title"], status=raw["status"], where=raw["where"])
-        if entry.status not in STATUSES:
-            raise ValueError(f"ledger.yaml: {entry.bug} has status {entry.status!r}, expected one of {STATUSES}")
-        entries.append(entry)
-    return tuple(sorted(entries, key=lambda e: e.status != "kept"))  # stable: file order within each
+    entries = [parse_entry(raw) for raw in yaml.safe_load(text)["entries"]]
+    return tuple(sorted(entries, key=lambda e: STATUSES.index(e.status)))  # stable: file order within each
+
+
+def deviations() -> tuple[LedgerEntry, ...]:
+    return tuple(entry for entry in ledger() if entry.status == "deviation")

@@ -1,8 +1,8 @@
 """The paper's published tables, shipped as data (``paper_tables.yaml``) with their source.
 
-Numbers and source come from ``../shared/reference/paper-results.md`` (MSVD-QA and MSRVTT-QA comparison
-tables; accuracy in %, "/" = not reported). The DualVGR row is what a reproduction is judged against; the
-other methods (HME, HGA, HCRN, TSN) are context. Each table also names the experiment file holding the paper's
+Numbers are the MSVD-QA and MSRVTT-QA comparison tables the official repository publishes (accuracy in %, "/" =
+not reported; the source is recorded in the data file and shown in the report). The DualVGR row is what a
+reproduction is judged against; the other methods (HME, HGA, HCRN, TSN) are context. Each table also names the experiment file holding the paper's
 configuration (``experiments/msvd_qa.yaml``, ``experiments/msrvtt_qa.yaml``), which the fidelity audit
 compares runs with, and the published split sizes, which tell a relocated copy of the data from other data.
 """

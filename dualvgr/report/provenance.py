@@ -88,7 +88,7 @@ def provenance(collection: Collection) -> Provenance:
     commit, dirty = git_state()
     facts = [
         ("tracking store", f"`{collection.tracking_uri}`"),
-        ("configuration (dualvgr.config_hash)", f"`{collection.config_hash}`"),
+        (f"pool ({collection.pooled_by})", f"`{collection.pool_key}`"),
         ("code of the train runs", _values(train, _commit)),
         *((f"code of the {stage} runs", _values(runs, _commit)) for stage, runs in stage_runs.items() if runs),
         ("code of this report", f"`{commit}` ({'dirty: uncommitted changes' if dirty else 'clean'})"),
@@ -104,11 +104,13 @@ def provenance(collection: Collection) -> Provenance:
         ("motion weights", _values(stage_runs["motion"], _weights)),
         ("motion feature width", _values(stage_runs["motion"], _metric("feature_width"))),
         ("GloVe", _values(stage_runs["questions"], _glove)),
+        ("tokenizer (questions run)", _values(stage_runs["questions"], _tag("dualvgr.tokenizer"))),
+        ("vocabulary (questions run)", _values(stage_runs["questions"], _tag("dualvgr.vocabulary.source"))),
         ("vocabulary: question words / answers", _values(
             stage_runs["questions"],
             lambda r: None if "vocab_questions" not in r.metrics else
             f"{int(r.metrics['vocab_questions']):,} / {int(r.metrics.get('vocab_answers', 0)):,}")),
-        ("unknown answers train / val / test (counted wrong in val/test, kept §1.2)",
+        ("unknown answers train / val / test (counted wrong in val/test, a kept quirk of the original)",
          _values(stage_runs["questions"], _splits("unknown_answers"))),
         ("questions without '?' train / val / test (lose a real character, B36)",
          _values(stage_runs["questions"], _splits("questions_without_qmark"))),

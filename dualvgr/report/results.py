@@ -1,8 +1,13 @@
 """Accuracies of the reported runs, summarised over seeds and judged against the paper; ``results.csv``.
 
-Train runs log accuracies as fractions (``test_acc``, ``test_acc_<type>``, ``best_val_acc``); the paper's tables
-are in %, so everything here is in points. A question type absent from a split has no metric: it is left out of
-that column's statistics (n can differ between columns), never counted as 0.
+The train stage scores its best checkpoint on the split ``train.eval_split`` names and logs the final metrics
+under that split's name (:data:`FINAL_METRIC_PREFIX`): ``test`` -> ``test_acc``, ``test_acc_<type>``,
+``test_prior_acc``; ``val`` -> ``best_val_acc``, ``best_val_acc_<type>``, ``best_val_prior_acc`` (and no
+``test_*`` metric at all). The report reads the scored split's metrics and names that split wherever it shows
+them. Runs log fractions; the paper's tables are in %, so everything here is in points. A question type absent
+from a split has no metric: it is left out of that column's statistics (n can differ between columns), never
+counted as 0. Questions the train stage dropped (``<split>_questions_dropped``: their video has no features) are
+not scored; their counts are carried beside the accuracies.
 """
 
 from __future__ import annotations
@@ -12,20 +17,73 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from dualvgr.core.errors import StageError
+from dualvgr.core.tracking import TAG_CONFIG_HASH, TAG_GIT_COMMIT
 from dualvgr.report.collect import Collection, TrainRun
-from dualvgr.report.paper import COLUMNS, QUESTION_TYPES, PaperTable
+from dualvgr.report.paper import COLUMNS, PaperTable
 from dualvgr.report.stats import Judgement, Summary, judge, summarize
 
-TYPE_METRICS = {**{t: f"test_acc_{t}" for t in QUESTION_TYPES}, "all": "test_acc"}
+# The final metrics' name prefix per train.eval_split. dualvgr.train.metrics will define this same mapping as
+# FINAL_METRIC_PREFIX (importable without torch); it is stated here until that lands, then imported from there.
+FINAL_METRIC_PREFIX = {"test": "test_", "val": "best_val_"}
+DEFAULT_SPLIT = "test"  # runs logged before train.eval_split existed were scored on test
+SPLITS = ("train", "val", "test")
+BEST_VAL = "best_val_acc"  # the model-selection accuracy, logged whatever the scored split
+
+
+@dataclass(frozen=True)
+class ScoredSplit:
+    """The split the final metrics were computed on, and their names."""
+
+    name: str  # "test" or "val"
+
+    @property
+    def prefix(self) -> str:
+        return FINAL_METRIC_PREFIX[self.name]
+
+    def accuracy(self, column: str) -> str:
+        """The metric of ``column`` (a question type, or "all")."""
+        return f"{self.prefix}acc" if column == "all" else f"{self.prefix}acc_{column}"
+
+    @property
+    def prior(self) -> str:
+        return f"{self.prefix}prior_acc"
+
+
+def dropped_metric(split: str) -> str:
+    return f"{split}_questions_dropped"
+
+
+def questions_dropped(run: TrainRun, split: str) -> int:
+    """Questions of ``split`` the run dropped (0 when it logged none, or logged no count)."""
+    return int(run.info.metrics.get(dropped_metric(split), 0))
+
+
+def scored_split(collection: Collection) -> ScoredSplit:
+    """The split every reported run was scored on; StageError if it is unknown or the runs disagree."""
+    by_split: dict[str, list[str]] = {}
+    for run in collection.runs:
+        by_split.setdefault(str(run.value("train.eval_split", DEFAULT_SPLIT)), []).append(run.run_id)
+    unknown = sorted(set(by_split) - set(FINAL_METRIC_PREFIX))
+    if unknown:
+        raise StageError(f"train.eval_split {unknown[0]!r} of run(s) {', '.join(by_split[unknown[0]])} names no split "
+                         f"the report knows: expected one of {', '.join(FINAL_METRIC_PREFIX)}")
+    if len(by_split) > 1:
+        listed = "; ".join(f"{split}: {', '.join(ids)}" for split, ids in by_split.items())
+        raise StageError(f"the reported runs of '{collection.experiment}' were scored on different splits ({listed}); "
+                         f"their accuracies cannot be pooled: report each split's runs as their own experiment")
+    return ScoredSplit(next(iter(by_split), DEFAULT_SPLIT))
 
 
 @dataclass(frozen=True)
 class Results:
+    split: ScoredSplit  # what the accuracies below were computed on
     columns: dict[str, Summary | None]  # what..where, all -> summary over seeds (points)
     judgements: dict[str, Judgement | None]
-    best_val: Summary | None
-    prior: Summary | None  # test_prior_acc: most frequent train answer per question type, a floor
-    eval_splits: tuple[str, ...]  # the splits the "test" metrics were computed on
+    paper: dict[str, float | None]  # the paper's (test) value per column
+    best_val: Summary | None  # model-selection val accuracy; None when val is the scored split (= the headline)
+    prior: Summary | None  # answer prior on the scored split: most frequent train answer per question type
+    dropped: dict[str, dict[str, int]]  # run id -> split -> questions dropped (non-zero counts only)
     tolerance: float
     comparable: bool
 
@@ -39,11 +97,7 @@ class Results:
 
     @property
     def on_val(self) -> bool:
-        return "val" in self.eval_splits
-
-    @property
-    def split_label(self) -> str:
-        return "/".join(self.eval_splits) if self.eval_splits else "test"
+        return self.split.name == "val"
 
 
 def _points(run: TrainRun, key: str) -> float | None:
@@ -57,19 +111,22 @@ def _summary(runs: list[TrainRun], key: str) -> Summary | None:
 
 
 def aggregate(collection: Collection, table: PaperTable, tolerance: float, comparable: bool) -> Results:
-    columns = {column: _summary(collection.runs, TYPE_METRICS[column]) for column in COLUMNS}
+    split = scored_split(collection)
+    columns = {column: _summary(collection.runs, split.accuracy(column)) for column in COLUMNS}
     judgements = {
         column: None if summary is None else judge(summary, table.reference_row[column], tolerance, comparable)
         for column, summary in columns.items()
     }
-    splits = tuple(sorted({str(run.value("train.eval_split", "test")) for run in collection.runs}))
-    return Results(columns, judgements, _summary(collection.runs, "best_val_acc"),
-                   _summary(collection.runs, "test_prior_acc"), splits, tolerance, comparable)
+    dropped = {run.run_id: counts for run in collection.runs
+               if (counts := {s: n for s in SPLITS if (n := questions_dropped(run, s))})}
+    best_val = None if split.accuracy("all") == BEST_VAL else _summary(collection.runs, BEST_VAL)
+    return Results(split, columns, judgements, dict(table.reference_row), best_val,
+                   _summary(collection.runs, split.prior), dropped, tolerance, comparable)
 
 
-CSV_COLUMNS = ("experiment", "config_hash", "run_id", "seed", "started", "eval_split", "device", "precision",
-               *(f"test_{column}_pct" for column in COLUMNS), "best_val_pct", "best_epoch_1based", "test_prior_pct",
-               "epochs_logged")
+CSV_COLUMNS = ("experiment", "pooled_by", "pool_key", "config_hash", "run_id", "seed", "git_commit", "started",
+               "eval_split", "device", "precision", *(f"acc_{column}_pct" for column in COLUMNS), "prior_pct",
+               "best_val_pct", "best_epoch_1based", *(dropped_metric(s) for s in SPLITS), "epochs_logged")
 
 
 def _pct_text(run: TrainRun, key: str) -> str:
@@ -78,21 +135,23 @@ def _pct_text(run: TrainRun, key: str) -> str:
 
 
 def run_rows(collection: Collection) -> list[dict[str, str]]:
-    """One row per reported run (accuracies in %, empty where the metric is absent)."""
+    """One row per reported run: accuracies in % on the split ``eval_split`` names, empty where a metric is absent."""
+    split = scored_split(collection)
     rows = []
     for run in collection.runs:
-        metrics = run.info.metrics
+        metrics, tags = run.info.metrics, run.info.tags
         pct = partial(_pct_text, run)
         best_epoch = metrics.get("best_epoch")
         row = {
-            "experiment": collection.experiment, "config_hash": collection.config_hash, "run_id": run.run_id,
-            "seed": run.info.seed, "started": run.info.started,
-            "eval_split": str(run.value("train.eval_split", "")),
-            "device": run.info.tags.get("dualvgr.device", ""), "precision": run.info.tags.get("dualvgr.precision", ""),
-            **{f"test_{column}_pct": pct(TYPE_METRICS[column]) for column in COLUMNS},
-            "best_val_pct": pct("best_val_acc"),
+            "experiment": collection.experiment, "pooled_by": collection.pooled_by, "pool_key": collection.pool_key,
+            "config_hash": tags.get(TAG_CONFIG_HASH, ""), "run_id": run.run_id, "seed": run.info.seed,
+            "git_commit": tags.get(TAG_GIT_COMMIT, ""), "started": run.info.started, "eval_split": split.name,
+            "device": tags.get("dualvgr.device", ""), "precision": tags.get("dualvgr.precision", ""),
+            **{f"acc_{column}_pct": pct(split.accuracy(column)) for column in COLUMNS},
+            "prior_pct": pct(split.prior), "best_val_pct": pct(BEST_VAL),
             "best_epoch_1based": "" if best_epoch is None else str(int(best_epoch) + 1),  # logged 0-based
-            "test_prior_pct": pct("test_prior_acc"),
+            **{dropped_metric(s): "" if (v := metrics.get(dropped_metric(s))) is None else str(int(v))
+               for s in SPLITS},
             "epochs_logged": str(len(run.curves.get("val_acc", run.curves.get("train_loss", [])))),
         }
         rows.append(row)

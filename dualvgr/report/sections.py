@@ -10,15 +10,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from dualvgr.core.tracking import TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_POOL_KEY
 from dualvgr.report.audit import Audit
 from dualvgr.report.collect import Collection
 from dualvgr.report.findings import Finding, Severity
-from dualvgr.report.ledger import ledger
+from dualvgr.report.ledger import STATUSES, ledger
 from dualvgr.report.paper import COLUMNS, PaperTable
 from dualvgr.report.provenance import Provenance
 from dualvgr.report.render import Bullets, Document, Figure, Paragraph, Section, Table
-from dualvgr.report.results import Results
-from dualvgr.report.stats import Judgement, Summary
+from dualvgr.report.results import BEST_VAL, Results
+from dualvgr.report.stats import Judgement, Summary, printed
 
 SHORT = 8  # run ids are abbreviated in the audit; Provenance lists them in full
 NOT_COMPARABLE_BANNER = (
@@ -56,82 +57,125 @@ def _ms(summary: Summary | None) -> str:
     return "—" if summary is None else summary.mean_std()
 
 
+def _dropped_text(inputs: Inputs, split: str) -> str:
+    """"12 (seed 667), 3 (seed 668)": the non-zero counts of ``split``'s dropped questions, per seed."""
+    seeds = {run.run_id: run.info.seed for run in inputs.collection.runs}
+    return ", ".join(f"{counts[split]} (seed {seeds[run_id]})" for run_id, counts in inputs.results.dropped.items()
+                     if counts.get(split))
+
+
+def _with_dropped(value: str, count: int) -> str:
+    return value if not count or value == "—" else f"{value} ({count} dropped)"
+
+
 def headline(inputs: Inputs) -> Section:
     results, table = inputs.results, inputs.table
     summary, judgement = results.headline, results.headline_judgement
     paper = table.reference_row["all"]
-    split = "val" if results.on_val else "test"
+    split = results.split.name
     blocks: list = []
     if summary is None:
-        blocks.append(Paragraph("**No accuracy to report:** the runs have no `test_acc` metric."))
+        blocks.append(Paragraph(f"**No accuracy to report:** the runs have no `{results.split.accuracy('all')}` "
+                                f"metric (the {split} split's accuracy, train.eval_split: {split})."))
     else:
         interval = (f"95% CI {summary.interval()}, Student t with {summary.n - 1} d.o.f." if summary.n > 1 else
-                    "n=1: no standard deviation and no interval" + (
-                        ", so the verdict is by tolerance only" if results.comparable else ""))
+                    "n=1: no standard deviation and no interval")
         blocks.append(Paragraph(
             f"**{judgement.verdict.value.capitalize()}.** Overall {split} accuracy **{summary.mean_std()} %** "
             f"(mean ± std over n={summary.n} seed{'s' if summary.n > 1 else ''}; {interval}) against the "
-            f"paper's {table.title} {paper:.2f} % ({table.reference}): Δ = {_delta(judgement.delta)} points. "
-            f"{judgement.reason[0].upper() + judgement.reason[1:]}."))
+            f"paper's {table.title} test accuracy {paper:.2f} % ({table.reference}): Δ = {_delta(judgement.delta)} "
+            f"points. {judgement.reason[0].upper() + judgement.reason[1:]}."))
     if results.on_val:
         blocks.append(Paragraph(
             "**Computed on val, not test** (`train.eval_split: val`): the paper reports test accuracy and its "
             "author states that val must not be reported. See the fidelity audit."))
+    if dropped := _dropped_text(inputs, split):
+        blocks.append(Paragraph(
+            f"**{split.capitalize()} questions dropped** (their video has no features): {dropped}. They are not "
+            f"scored, so those accuracies are over the remaining questions; the paper scores every question. See "
+            f"the fidelity audit."))
+    commits = {run.info.tags.get(TAG_GIT_COMMIT) for run in inputs.collection.runs} - {None, ""}
+    if len(commits) > 1:
+        blocks.append(Paragraph(f"The pooled seeds were trained by {len(commits)} git commits (see Runs)."))
+    scored_dropped = sum(counts.get(split, 0) for counts in results.dropped.values())
+    rows = [(f"{split} accuracy, all scored questions", _with_dropped(_ms(summary), scored_dropped),
+             str(summary.n) if summary else "0", summary.interval() if summary else "—", _num(paper),
+             _delta(judgement.delta if judgement else None), _verdict(judgement))]
+    if results.best_val is not None:
+        val_dropped = sum(counts.get("val", 0) for counts in results.dropped.values())
+        rows.append(("best val accuracy (selects the checkpoint)", _with_dropped(_ms(results.best_val), val_dropped),
+                     str(results.best_val.n), results.best_val.interval(), "not reported", "—", "—"))
+    rows.append((f"answer prior (most frequent train answer per type), {split}", _ms(results.prior),
+                 str(results.prior.n) if results.prior else "0", "—", "—", "—", "—"))
     blocks.append(Table(
-        ("Metric", "Reproduced (mean ± std)", "n", "95% CI", "Paper", "Δ (points)", "Verdict"),
-        (
-            (f"{split} accuracy, all questions", _ms(summary), str(summary.n) if summary else "0",
-             summary.interval() if summary else "—", _num(paper), _delta(judgement.delta if judgement else None),
-             _verdict(judgement)),
-            ("best val accuracy", _ms(results.best_val), str(results.best_val.n) if results.best_val else "0",
-             results.best_val.interval() if results.best_val else "—", "not reported", "—", "—"),
-            ("answer prior (most frequent train answer per type), test", _ms(results.prior),
-             str(results.prior.n) if results.prior else "0", "—", "—", "—", "—"),
-        ),
-        caption=f"Accuracy in %. Verdict: reproduced when the paper's value is inside the 95% interval or "
-                f"|Δ| ≤ {results.tolerance:g} point(s) (paper.tolerance); otherwise below / above.",
+        ("Metric", "Reproduced (mean ± std)", "n", "95% CI", "Paper (test)", "Δ (points)", "Verdict"), tuple(rows),
+        caption=f"Accuracy in %, the reproduction's on the {split} split. "
+                f"{VERDICT_RULE.format(printed(results.tolerance))}",
         emphasis=frozenset({0}), table_id="headline"))
     return Section("Headline", "headline", blocks)
 
 
+# How stats.judge decides, in the report's words.
+VERDICT_RULE = (
+    "Verdict, on the values as printed (2 decimals): reproduced when the 95% interval lies inside paper ± {} "
+    "points (paper.tolerance); below / above when it lies entirely below / above that band; otherwise "
+    "inconclusive, with the number of seeds the observed spread would need to decide. One seed has no interval: "
+    "inconclusive."
+)
+
+
 def per_type(inputs: Inputs) -> Section:
     results, table = inputs.results, inputs.table
+    split = results.split.name
     header = ("Method", *(c.capitalize() for c in COLUMNS))
     rows = [(method, *(_num(row[c], 1) for c in COLUMNS)) for method, row in table.context_rows.items()]
     rows.append((f"{table.reference} (paper)", *(_num(table.reference_row[c]) for c in COLUMNS)))
-    rows.append(("Reproduced (mean ± std)", *(_ms(results.columns[c]) for c in COLUMNS)))
+    rows.append((f"Reproduced on {split} (mean ± std)", *(_ms(results.columns[c]) for c in COLUMNS)))
     rows.append((f"Δ vs {table.reference} (points)", *(
         _delta(j.delta if (j := results.judgements[c]) else None) for c in COLUMNS)))
     comparison = Table(header, tuple(rows), caption=f"{table.title}, accuracy in % per question type (first word "
-                       f"of the question); HME, HGA, HCRN, TSN are the paper's comparison rows, for context.",
+                       f"of the question): the paper's rows are on test, the reproduction's on {split}; HME, HGA, "
+                       f"HCRN, TSN are the paper's comparison rows, for context.",
                        emphasis=frozenset({len(rows) - 3, len(rows) - 2}), table_id="per-type")
     detail_rows = []
     for column in COLUMNS:
         summary, judgement = results.columns[column], results.judgements[column]
         detail_rows.append((column, _num(table.reference_row[column]), _ms(summary),
                             str(summary.n) if summary else "0", summary.interval() if summary else "—",
-                            _delta(judgement.delta if judgement else None), _verdict(judgement)))
-    detail = Table(("Type", "Paper", "Reproduced (mean ± std)", "n", "95% CI", "Δ (points)", "Verdict"),
-                   tuple(detail_rows), caption="Per-type statistics over seeds; a type absent from the split has "
+                            _delta(judgement.delta if judgement else None), _verdict(judgement),
+                            (judgement.seeds or "—") if judgement else "—"))
+    detail = Table(("Type", "Paper (test)", f"Reproduced on {split} (mean ± std)", "n", "95% CI", "Δ (points)",
+                    "Verdict", "Seeds to decide"), tuple(detail_rows),
+                   caption="Per-type statistics over seeds, judged as the headline; a type absent from the split has "
                    "no metric and is left out (n counts the runs that have it).", table_id="per-type-detail")
-    figure = Figure(inputs.type_figure, f"Accuracy per question type: {table.reference} in the paper vs reproduced "
-                    f"(mean over seeds, error bar = std).")
+    figure = Figure(inputs.type_figure, f"Accuracy per question type: {table.reference} in the paper (test) vs "
+                    f"reproduced on {split} (mean over seeds, error bar = std).")
     return Section("Accuracy per question type", "per-type", [comparison, detail, figure])
 
 
 def training(inputs: Inputs) -> Section:
+    results = inputs.results
+    split = results.split
+    scored_is_val = results.best_val is None  # the scored metric is then best_val_acc itself
+    train_dropped = any(counts.get("train") for counts in results.dropped.values())
     rows = []
     for run in inputs.collection.runs:
-        metrics = run.info.metrics
+        metrics, dropped = run.info.metrics, results.dropped.get(run.run_id, {})
         best_epoch = metrics.get("best_epoch")
         epochs = len(run.curves.get("val_acc", run.curves.get("train_loss", [])))
-        rows.append((run.info.seed, f"`{run.run_id[:SHORT]}`", _num(_pct(metrics.get("test_acc"))),
-                     _num(_pct(metrics.get("best_val_acc"))),
+        accuracies = [_with_dropped(_num(_pct(metrics.get(split.accuracy("all")))), dropped.get(split.name, 0))]
+        if not scored_is_val:
+            accuracies.append(_with_dropped(_num(_pct(metrics.get(BEST_VAL))), dropped.get("val", 0)))
+        rows.append((run.info.seed, f"`{run.run_id[:SHORT]}`", *accuracies,
+                     *((str(dropped.get("train", 0)),) if train_dropped else ()),
                      "—" if best_epoch is None else str(int(best_epoch) + 1), str(epochs),
                      run.info.tags.get("dualvgr.device", "—"), run.info.tags.get("dualvgr.precision", "—"),
                      run.info.started))
-    table = Table(("Seed", "Run", "Test acc", "Best val acc", "Best epoch (1-based)", "Epochs logged", "Device",
-                   "Precision", "Started"), tuple(rows), caption="One train run per seed.", table_id="seeds")
+    header = ("Seed", "Run", f"{split.name.capitalize()} acc", *(() if scored_is_val else ("Best val acc",)),
+              *(("Train questions dropped",) if train_dropped else ()), "Best epoch (1-based)", "Epochs logged",
+              "Device", "Precision", "Started")
+    table = Table(header, tuple(rows), caption="One train run per seed; accuracies in %, each on the split its "
+                  "column names (a dropped count is the questions of that split not scored).", table_id="seeds")
     figure = Figure(inputs.curves_figure, "Training curves: train loss and val accuracy per epoch, one line per seed.")
     return Section("Training", "training", [table, figure])
 
@@ -144,26 +188,39 @@ def _evidence(finding: Finding) -> str:
     grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for item in finding.evidence:
         grouped[(item.key, item.value, item.paper)].append(item.run_id[:SHORT])
-    parts = []
+    parts = [f"in the code: `{finding.code}`"] if finding.code else []
     for (key, value, paper), runs in grouped.items():
         text = f"`{key}` = {value}" + (f" (paper: {paper})" if paper else "")
         parts.append(f"{text}; run{'s' if len(runs) > 1 else ''} {', '.join(runs)}")
+    if finding.code and not finding.evidence:
+        parts.append("not recorded by the runs")
     return " · ".join(parts)
+
+
+# Each severity's table in the audit: (caption, HTML id).
+AUDIT_TABLES = {
+    Severity.RESULTS: ("Can change results", "audit-results"),
+    Severity.IMPLEMENTATION: ("Implementation-level deviations from the original code (the ledger's deviations)",
+                              "audit-implementation"),
+    Severity.COSMETIC: ("Cosmetic", "audit-cosmetic"),
+}
 
 
 def audit_section(inputs: Inputs) -> Section:
     audit = inputs.audit
-    results_findings, cosmetic = audit.by_severity(Severity.RESULTS), audit.by_severity(Severity.COSMETIC)
+    counts = {severity: len(audit.by_severity(severity)) for severity in Severity}
     blocks: list = [Paragraph(audit.note), Paragraph(
-        f"**{len(results_findings)} difference(s) can change results, {len(cosmetic)} are cosmetic.** Each "
-        f"compares the runs' resolved specs with `{audit.reference}` and what the stages recorded at run time; "
-        f"run ids are abbreviated to {SHORT} characters (full ids under Provenance).")]
+        f"**{counts[Severity.RESULTS]} difference(s) can change results, {counts[Severity.IMPLEMENTATION]} are "
+        f"implementation-level deviations from the original code, {counts[Severity.COSMETIC]} are cosmetic.** The "
+        f"audit compares the runs' resolved specs with `{audit.reference}`, reads what the stages recorded at run "
+        f"time, and lists the ledger's deviations: differences below the level of settings that no spec shows, "
+        f"with where they live in the code and what the runs record about them. Run ids are abbreviated to "
+        f"{SHORT} characters (full ids under Provenance).")]
     header = ("Finding", "Severity", "Evidence (run, key, value)", "Why")
-    for title, findings, ident in (("Can change results", results_findings, "audit-results"),
-                                   ("Cosmetic", cosmetic, "audit-cosmetic")):
-        if findings:
+    for severity, (caption, ident) in AUDIT_TABLES.items():
+        if findings := audit.by_severity(severity):
             blocks.append(Table(header, tuple((f.title, f.severity.value, _evidence(f), f.why) for f in findings),
-                                caption=title, table_id=ident))
+                                caption=caption, table_id=ident))
     if not audit.findings:
         blocks.append(Paragraph("No difference from the paper's configuration was found."))
     if audit.unverified:
@@ -173,17 +230,27 @@ def audit_section(inputs: Inputs) -> Section:
     return Section("Fidelity audit", "audit", blocks)
 
 
+POOLED_BY = {
+    TAG_POOL_KEY: "the train stage's fingerprint without the seed: its code version, parameters, upstream stages "
+                  "and input files",
+    TAG_CONFIG_HASH: "the spec hash without the seed, for runs logged without a pool key: it covers neither the "
+                     "code version nor the input files",
+}
+
+
 def runs_section(inputs: Inputs) -> Section:
     collection = inputs.collection
     blocks: list = [Paragraph(
-        f"FINISHED, executed (not cache-hit) train runs of experiment `{collection.experiment}`, newest "
-        f"configuration `{collection.config_hash[:16]}`; one run per seed.")]
+        f"FINISHED, executed (not cache-hit) train runs of experiment `{collection.experiment}`, pooled by "
+        f"`{collection.pooled_by}` = `{collection.pool_key[:16]}` ({POOLED_BY[collection.pooled_by]}); the pool "
+        f"with the newest run is reported, one run per seed.")]
     if collection.notes:
         blocks.append(Bullets(collection.notes))
     if collection.older_groups:
-        blocks.append(Table(("Older configuration", "Runs", "Seeds", "Newest run started"), tuple(
-            (f"`{g.config_hash[:16]}`", ", ".join(f"`{r[:SHORT]}`" for r in g.run_ids), ", ".join(g.seeds),
-             g.newest_start) for g in collection.older_groups), caption="Not reported", table_id="older"))
+        blocks.append(Table(("Other pool", "Pooled by", "Runs", "Seeds", "Newest run started"), tuple(
+            (f"`{g.key[:16]}`", f"`{g.pooled_by}`", ", ".join(f"`{r[:SHORT]}`" for r in g.run_ids),
+             ", ".join(g.seeds), g.newest_start) for g in collection.older_groups),
+            caption="Not reported", table_id="older"))
     return Section("Runs", "runs", blocks)
 
 
@@ -199,12 +266,15 @@ def provenance_section(inputs: Inputs) -> Section:
 
 def ledger_section() -> Section:
     entries = ledger()
-    kept = sum(e.status == "kept" for e in entries)
-    return Section("Ledger: the original's bugs and quirks", "ledger", [
-        Paragraph(f"From `dualvgr-original.md` §5–6: {kept} quirks of the original are **kept** on purpose because "
-                  f"the paper's numbers were produced with them; {len(entries) - kept} bugs are **fixed** (without "
-                  f"changing the original's numbers where the fix is faithful)."),
-        Table(("Bug", "Status", "What", "Where in the harness"),
+    count = {status: sum(e.status == status for e in entries) for status in STATUSES}
+    return Section("Ledger: the original's bugs and quirks, and the harness's deviations", "ledger", [
+        Paragraph(f"Ids B1–B44 are the original code's bugs as numbered in `docs/original.md`, § ids that "
+                  f"document's sections for quirks without a number, D ids the harness's own deviations. "
+                  f"{count['kept']} quirks of the original are **kept** on purpose because the paper's numbers were "
+                  f"produced with them; {count['deviation']} are implementation-level **deviations** from the "
+                  f"original code, each listed in the fidelity audit with its effect; {count['fixed']} bugs are "
+                  f"**fixed** (without changing the original's numbers where the fix is faithful)."),
+        Table(("Id", "Status", "What", "Where in the harness"),
               tuple((e.bug, e.status, e.title, f"`{e.where}`") for e in entries), table_id="ledger"),
     ])
 

@@ -14,9 +14,11 @@ only resolves names and logs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from dualvgr.core.errors import SpecError
 from dualvgr.core.schema import ExperimentSpec, PaperSpec
 from dualvgr.core.stage import Stage, StageContext, StageResult
 from dualvgr.core.tracking import Tracker
@@ -31,6 +33,8 @@ from dualvgr.report.results import Results, aggregate, write_csv
 from dualvgr.report.sections import Inputs, build_document
 
 MARKDOWN, HTML, CSV = "report.md", "report.html", "results.csv"
+FINDING_METRICS = {Severity.RESULTS: "findings_can_change_results", Severity.IMPLEMENTATION: "findings_implementation",
+                   Severity.COSMETIC: "findings_cosmetic"}
 TYPE_FIGURE, CURVES_FIGURE = "accuracy_by_type.png", "training_curves.png"
 
 
@@ -49,57 +53,74 @@ class ReportFiles:
     def summary(self) -> str:
         """One line: the headline number, the verdict and the audit's count."""
         head, judgement = self.results.headline, self.results.headline_judgement
-        split = "val" if self.results.on_val else "test"
+        split = self.results.split.name
         serious = len(self.audit.by_severity(Severity.RESULTS))
         if head is None:
             return f"{self.experiment}: no {split} accuracy logged; {self.html}"
         return (f"{self.experiment}: {split} acc {head.mean_std()} % (n={head.n}), Δ {judgement.delta:+.2f} vs the "
-                f"paper -> {judgement.verdict.value}; {serious} audit finding(s) can change results; {self.html}")
+                f"paper's test -> {judgement.verdict.value}; {serious} audit finding(s) can change results; "
+                f"{self.html}")
 
     def metrics(self) -> dict[str, float]:
-        """Headline numbers for the report run (points)."""
-        values: dict[str, float] = {"n_seeds": float(self.n_runs),
-                                    "findings_can_change_results": float(len(self.audit.by_severity(Severity.RESULTS))),
-                                    "findings_cosmetic": float(len(self.audit.by_severity(Severity.COSMETIC)))}
+        """Headline numbers for the report run (points), named after the split they were computed on."""
+        values: dict[str, float] = {"n_seeds": float(self.n_runs)}
+        for severity, name in FINDING_METRICS.items():
+            values[name] = float(len(self.audit.by_severity(severity)))
+        split = self.results.split.name
         for column, summary in self.results.columns.items():
             if summary is None:
                 continue
-            name = "reproduced_test_acc" if column == "all" else f"reproduced_test_acc_{column}"
+            name = f"reproduced_{split}_acc" if column == "all" else f"reproduced_{split}_acc_{column}"
             values[f"{name}_mean"] = summary.mean
             if summary.std is not None:
                 values[f"{name}_std"] = summary.std
                 values[f"{name}_ci_low"], values[f"{name}_ci_high"] = summary.ci_low, summary.ci_high
         judgement = self.results.headline_judgement
         if judgement is not None and judgement.delta is not None:
-            values["delta_points"] = judgement.delta
-            values["paper_test_acc"] = self.results.headline.mean - judgement.delta  # delta = mean - paper
+            values["delta_points"] = judgement.delta  # as printed: whole hundredths
+            values["paper_test_acc"] = self.results.paper["all"]
         return values
 
 
-def _paper_settings(collection: Collection) -> PaperSpec:
-    """The newest reported run's paper settings (runs of one configuration share them)."""
+def _paper_settings(collection: Collection) -> tuple[PaperSpec, str]:
+    """The newest reported run's paper settings (the seeds of a pool normally share them), and where they are from."""
     newest = max(collection.runs, key=lambda r: r.info.start_time)
     default = PaperSpec()
-    return PaperSpec(table=newest.value("paper.table", default.table),
-                     tolerance=float(newest.value("paper.tolerance", default.tolerance)))
+    return (PaperSpec(table=newest.value("paper.table", default.table),
+                      tolerance=newest.value("paper.tolerance", default.tolerance)),
+            f"the spec of train run {newest.run_id}")
+
+
+def checked_tolerance(value: object, source: str) -> float:
+    """``paper.tolerance`` as a number of points >= 0, or a SpecError that names it, its source and the fix."""
+    try:
+        tolerance = float(value)
+    except (TypeError, ValueError):
+        tolerance = math.nan
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise SpecError(f"paper.tolerance is {value!r} in {source}: expected a number of accuracy points >= 0 (the "
+                        f"half-width of the band around the paper's value, default {PaperSpec().tolerance}); set "
+                        f"e.g. --set paper.tolerance={PaperSpec().tolerance}")
+    return tolerance
 
 
 def write_report(tracker: Tracker, experiment: str, output_dir: str | Path,
                  paper_settings: PaperSpec | None = None) -> ReportFiles:
     """Collect ``experiment``'s train runs from ``tracker`` and write its report files to ``output_dir/experiment``."""
     collection = collect(tracker, experiment)
-    settings = paper_settings or _paper_settings(collection)
+    settings, source = (paper_settings, "the report's spec") if paper_settings else _paper_settings(collection)
+    tolerance = checked_tolerance(settings.tolerance, source)
     table, comparable = table_for(settings.table)
     comparable = comparable and not any(run.value("dataset.kind") == "synthetic" for run in collection.runs)
-    results = aggregate(collection, table, settings.tolerance, comparable)
+    results = aggregate(collection, table, tolerance, comparable)
     findings = audit(collection, table, paper_spec(table), f"experiments/{table.spec_file}", comparable)
 
     directory = Path(output_dir) / experiment
     directory.mkdir(parents=True, exist_ok=True)
-    ours_label = "reproduced (synthetic, not comparable)" if not comparable else "reproduced"
+    ours_label = f"reproduced on {results.split.name}" + ("" if comparable else " (synthetic, not comparable)")
     type_figure = accuracy_by_type(
         directory / TYPE_FIGURE, table.reference_row, results.columns, paper_label=f"{table.reference} (paper)",
-        ours_label=f"{ours_label}, mean ± std", title=f"{experiment}: accuracy per question type vs {table.title}")
+        ours_label=f"{ours_label}, mean ± std", title=f"{experiment}: accuracy per question type vs {table.title} (paper: test)")
     curves_figure = training_curves(
         directory / CURVES_FIGURE, {run.info.seed: run.curves for run in collection.runs},
         title=f"{experiment}: training curves")

@@ -1,8 +1,9 @@
 """Stage runs as the harness's stages log them, written directly into a tracking store (no training).
 
-Follows the tag and metric contract of issue 5: every run has the runner's tags, the flattened spec as params
-and ``spec.yaml``; upstream runs carry the metrics the audit reads; train runs carry per-epoch curves and the
-final test metrics (fractions).
+Follows the stages' tag and metric contract (the README's metric names): every run has the runner's tags (the
+pool key included), the flattened spec as params and ``spec.yaml``; upstream runs carry the tags and metrics the
+audit reads; train runs carry per-epoch curves, the final metrics of the split ``train.eval_split`` names
+(fractions) and the dropped-question counts.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from pathlib import Path
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import config_hash, dump_spec, flatten, load_spec, replace_in, spec_hash
 from dualvgr.core.tracking import Tracker
+from dualvgr.report.results import FINAL_METRIC_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 MSVD_COUNTS = {"train": 30933, "val": 6415, "test": 13157}
 TYPES = ("what", "who", "how", "when", "where")
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+TOKENIZER = "nltk 3.10.4 word_tokenize (punkt_tab english, embedded)"
 
 
 def unique_name(request, suffix: str = "") -> str:
@@ -49,15 +53,19 @@ class Upstream:
 
 def log_run(tracker: Tracker, spec: ExperimentSpec, stage: str, *, tags=None, metrics=None, curves=None,
             cache_hit: bool = False, status: str = "FINISHED", spec_yaml: str | None = None) -> str:
+    """One stage run; ``tags`` override the runner's tags, a tag set to None is left out (an older run)."""
     base = {
         "dualvgr.stage": stage, "dualvgr.experiment": spec.name, "dualvgr.spec_hash": spec_hash(spec),
         "dualvgr.config_hash": config_hash(spec), "dualvgr.fingerprint": f"fp-{stage}-{spec_hash(spec)[:12]}",
+        # The runner's pool key is the fingerprint without the seed; here the seed-free config hash stands in.
+        "dualvgr.pool_key": f"pool-{stage}-{config_hash(spec)[:12]}",
         "dualvgr.cache_hit": str(cache_hit).lower(), "dualvgr.seed": str(spec.train.seed),
-        "dualvgr.git_commit": "0123456789abcdef0123456789abcdef01234567", "dualvgr.git_dirty": "false",
+        "dualvgr.git_commit": COMMIT, "dualvgr.git_dirty": "false",
         "dualvgr.version.python": "3.11.2", "dualvgr.version.torch": "2.14.1", "dualvgr.version.mlflow": "3.17.2",
         "dualvgr.host": "test-host",
     }
-    log = tracker.start_run(spec.mlflow_experiment, f"{stage}-seed{spec.train.seed}", base | (tags or {}))
+    merged = {key: value for key, value in (base | (tags or {})).items() if value is not None}
+    log = tracker.start_run(spec.mlflow_experiment, f"{stage}-seed{spec.train.seed}", merged)
     log.log_params(flatten(spec))
     log.log_text(dump_spec(spec) if spec_yaml is None else spec_yaml, "spec.yaml")
     for epoch, values in sorted((curves or {}).items()):
@@ -92,7 +100,9 @@ def log_upstream(tracker: Tracker, spec: ExperimentSpec, up: Upstream | None = N
 
     appearance = features("appearance", up.appearance_source, up.appearance_sha256, 2048)
     motion = features("motion", up.motion_source, up.motion_sha256, up.motion_width)
-    glove_tags = {"dualvgr.glove.source": up.glove_source} | dev.get("questions", {})
+    glove_tags = {"dualvgr.glove.source": up.glove_source, "dualvgr.tokenizer": TOKENIZER,
+                  "dualvgr.vocabulary.source": "built from data/msvd-qa/train_qa.json"} | dev.get("questions", {})
+    glove_tags["dualvgr.glove.path"] = "" if up.glove_source == "none" else "data/glove/glove.840B.300d.zip"
     if up.glove_source != "none":
         glove_tags["dualvgr.glove.sha256"] = "9" * 64
     else:  # as dualvgr/text/stage.py tags it
@@ -106,17 +116,23 @@ def log_upstream(tracker: Tracker, spec: ExperimentSpec, up: Upstream | None = N
     return {"data": data, "appearance": appearance, "motion": motion, "questions": questions}
 
 
-def log_train(tracker: Tracker, spec: ExperimentSpec, seed: int, test_acc: float, *, upstream: dict[str, str],
+def log_train(tracker: Tracker, spec: ExperimentSpec, seed: int, accuracy: float, *, upstream: dict[str, str],
               per_type: dict[str, float] | None = None, epochs: int = 3, precision: str = "fp32",
               cache_hit: bool = False, status: str = "FINISHED", extra_tags: dict | None = None,
-              spec_yaml: str | None = None) -> str:
-    """One seed's train run: curves per epoch, then best_val/test metrics (fractions)."""
+              spec_yaml: str | None = None, dropped: dict[str, int] | None = None) -> str:
+    """One seed's train run: curves per epoch, then the final metrics of the scored split (fractions).
+
+    ``accuracy`` is the scored split's overall accuracy (``test_acc``, or ``best_val_acc`` when
+    ``train.eval_split`` is val); ``dropped``: split -> questions dropped (0 for the others).
+    """
     seeded = replace_in(spec, **{"train.seed": seed})
-    per_type = per_type if per_type is not None else {t: test_acc for t in TYPES}
+    per_type = per_type if per_type is not None else {t: accuracy for t in TYPES}
     curves = {epoch: {"train_loss": 5.0 - epoch, "val_acc": 0.2 + 0.05 * epoch, "train_acc": 0.3 + 0.05 * epoch,
                       "lr": 1e-4} for epoch in range(epochs)}
-    metrics = {"best_val_acc": 0.2 + 0.05 * (epochs - 1), "best_epoch": epochs - 1, "test_acc": test_acc,
-               "test_prior_acc": 0.05, **{f"test_acc_{t}": v for t, v in per_type.items()}}
+    prefix = FINAL_METRIC_PREFIX[seeded.train.eval_split]
+    metrics = {"best_val_acc": 0.2 + 0.05 * (epochs - 1), "best_epoch": epochs - 1, f"{prefix}acc": accuracy,
+               f"{prefix}prior_acc": 0.05, **{f"{prefix}acc_{t}": v for t, v in per_type.items()},
+               **{f"{split}_questions_dropped": (dropped or {}).get(split, 0) for split in ("train", "val", "test")}}
     tags = {"dualvgr.device": "cuda:NVIDIA H100 80GB HBM3", "dualvgr.precision": precision}
     if seeded.train.eval_split != "test":  # as dualvgr/train/stage.py tags them
         tags["dualvgr.deviation.eval_split"] = seeded.train.eval_split
@@ -129,6 +145,6 @@ def log_train(tracker: Tracker, spec: ExperimentSpec, seed: int, test_acc: float
 
 def log_reproduction(tracker: Tracker, spec: ExperimentSpec, accuracies: dict[int, float],
                      up: Upstream | None = None, **train) -> list[str]:
-    """Upstream runs shared by the seeds, then one train run per seed (seed -> overall test accuracy)."""
+    """Upstream runs shared by the seeds, then one train run per seed (seed -> overall accuracy on the scored split)."""
     upstream = log_upstream(tracker, spec, up)
     return [log_train(tracker, spec, seed, acc, upstream=upstream, **train) for seed, acc in accuracies.items()]

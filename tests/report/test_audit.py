@@ -10,7 +10,15 @@ from dualvgr.report.audit import KEY_RULES, audit, rule_for
 from dualvgr.report.collect import collect
 from dualvgr.report.findings import Evidence, Findings, Severity
 from dualvgr.report.paper import paper_spec, paper_table
-from tests.report.fakes import Upstream, log_reproduction, log_train, log_upstream, paper_like_spec, unique_name
+from tests.report.fakes import (
+    TOKENIZER,
+    Upstream,
+    log_reproduction,
+    log_train,
+    log_upstream,
+    paper_like_spec,
+    unique_name,
+)
 
 MSVD = paper_table("msvd-qa")
 
@@ -169,3 +177,50 @@ def test_run_from_an_older_schema_is_still_compared_key_by_key(tracker, request)
 def test_key_patterns(key, severity):
     rule = rule_for(key)
     assert (rule[0] if rule is not None else None) is severity
+
+
+def test_ledger_deviations_are_findings_with_code_and_run_evidence(tracker, request):
+    name = unique_name(request)
+    log_reproduction(tracker, paper_like_spec(name), {666: 0.39, 667: 0.40})
+    result = run_audit(tracker, name)
+    implementation = {f.topic: f for f in result.by_severity(Severity.IMPLEMENTATION)}
+    assert set(implementation) == {f"ledger.D{i}" for i in range(1, 7)}, sorted(implementation)
+    init = implementation["ledger.D1"]
+    assert init.code == "dualvgr/model/dualvgr.py, dualvgr/train/build.py" and init.evidence == []
+    assert "seed 666 gives other initial weights than the original's seed 666" in init.title
+    tokens = implementation["ledger.D6"]
+    assert {(e.key, e.value) for e in tokens.evidence} == {
+        ("dualvgr.tokenizer", TOKENIZER), ("dualvgr.vocabulary.source", "built from data/msvd-qa/train_qa.json")}
+    assert len({e.run_id for e in tokens.evidence}) == 1, "the seeds share one questions run: its evidence once"
+    assert result.by_severity(Severity.RESULTS) == [], "deviations do not count as settings that change results"
+
+
+def test_glove_deviation_does_not_apply_without_glove(tracker, request):
+    name = unique_name(request)
+    log_reproduction(tracker, paper_like_spec(name, **{"questions.glove": "none"}), {666: 0.39},
+                     Upstream(glove_source="none"))
+    result = run_audit(tracker, name)
+    assert result.topic("ledger.D5") is None, "no GloVe file was read: its NA-like rows cannot differ"
+    assert result.topic("ledger.D6") is not None and result.topic("questions.glove") is not None
+
+
+def test_deviation_without_recorded_evidence_says_so_in_the_report(tracker, request):
+    from dualvgr.report.sections import _evidence
+
+    name = unique_name(request)
+    log_reproduction(tracker, paper_like_spec(name), {666: 0.39})
+    result = run_audit(tracker, name)
+    assert _evidence(result.topic("ledger.D3")) == "in the code: `dualvgr/train/loop.py` · not recorded by the runs"
+    assert _evidence(result.topic("ledger.D6")).startswith(
+        "in the code: `dualvgr/text/tokenize.py, dualvgr/text/punkt_english.py` · `dualvgr.tokenizer` = nltk 3.10.4")
+
+
+def test_a_topic_takes_the_most_serious_of_three_severities():
+    findings = Findings()
+    findings.add("t", "cosmetic title", Severity.COSMETIC, "c")
+    findings.add("t", "implementation title", Severity.IMPLEMENTATION, "i")
+    assert findings.sorted()[0].severity is Severity.IMPLEMENTATION
+    findings.add("t", "results title", Severity.RESULTS, "r")
+    findings.add("t", "implementation title", Severity.IMPLEMENTATION, "i")
+    (finding,) = findings.sorted()
+    assert (finding.severity, finding.title, finding.evidence) == (Severity.RESULTS, "results title", [])

@@ -75,7 +75,8 @@ def test_report_html_renders_tables_and_figures(msvd_report, tmp_path):
     tables = _tables(probe)
     assert tables["per-type"][0] == 1 + 4 + 3, "header + HME, HGA, HCRN, TSN + paper, reproduced, Δ"
     assert tables["seeds"][0] == 1 + 3
-    for name in ("headline", "per-type", "per-type-detail", "audit-results", "provenance", "ledger"):
+    for name in ("headline", "per-type", "per-type-detail", "audit-results", "audit-implementation", "provenance",
+                 "ledger"):
         assert name in tables and tables[name][1] > 200, f"table {name} missing or not laid out: {tables.get(name)}"
     assert probe["banner"] == -1, "no banner on a paper reproduction"
 

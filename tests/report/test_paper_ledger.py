@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dualvgr.core.errors import StageError
-from dualvgr.report.ledger import ledger
+from dualvgr.report.ledger import deviations, ledger, parse_entry
 from dualvgr.report.paper import COLUMNS, paper_spec, paper_table, table_for, table_keys
 from tests.conftest import shared_file
 
@@ -49,9 +49,10 @@ def test_each_table_names_its_paper_configuration():
 
 def test_ledger_statuses_and_required_entries():
     entries = ledger()
-    assert {e.status for e in entries} == {"fixed", "kept"}
-    assert [e.status for e in entries] == sorted((e.status for e in entries), key=lambda s: s != "kept"), \
-        "kept quirks come first"
+    order = ("kept", "deviation", "fixed")
+    assert {e.status for e in entries} == set(order)
+    assert [e.status for e in entries] == sorted((e.status for e in entries), key=order.index), \
+        "kept quirks first, then deviations, then fixed bugs"
     kept = " ".join(f"{e.bug} {e.title}" for e in entries if e.status == "kept")
     for needle in ("B25", "0.224", "Motion frames are not normalised", "UNK1", "B11", "HSIC summed",
                    "gradient spike"):
@@ -62,7 +63,50 @@ def test_ledger_statuses_and_required_entries():
 
 def test_ledger_bug_numbers_and_locations_exist():
     for entry in ledger():
-        assert re.fullmatch(r"B([1-9]|[1-3]\d|4[0-4])|§\d(\.\d)?", entry.bug), f"{entry.bug}: not a B-number or §"
+        assert re.fullmatch(r"B([1-9]|[1-3]\d|4[0-4])|§\d(\.\d)?|D\d+", entry.bug), \
+            f"{entry.bug}: not a B-number, a § or a D-number"
         assert entry.paths, f"{entry.bug} names no harness location"
         for path in entry.paths:
             assert (REPO / path).exists(), f"ledger entry {entry.bug} points at {path}, which does not exist"
+
+
+@pytest.mark.parametrize("bug, needles", [
+    ("D1", ("Initial weights", "gain 1.414", "N(0, 0.01)", "seed 666 gives other initial weights")),
+    ("D2", ("shuffle", "(seed, epoch)", "global RNG")),
+    ("D3", ("fused=True", "float rounding")),
+    ("D4", ("BatchNorm folded", "float32 rounding")),
+    ("D5", ("`nan`", "`null`", "`n/a`", "NaN key", "zero rows")),
+    ("D6", ("nltk.word_tokenize", "vocabulary's size and order")),
+])
+def test_every_implementation_deviation_has_a_ledger_entry(bug, needles):
+    entry = {e.bug: e for e in deviations()}.get(bug)
+    assert entry is not None, f"the ledger lacks deviation {bug}"
+    for needle in needles:
+        assert needle in entry.title, f"{bug} must say {needle!r}: {entry.title}"
+    assert entry.effect, f"{bug} must say how it can change the numbers"
+
+
+def test_deviation_evidence_names_tags_a_stage_writes():
+    """A tag the audit reads must be one some stage sets (a renamed tag would silently show no evidence)."""
+    sources = " ".join(path.read_text(encoding="utf-8") for path in (REPO / "dualvgr").rglob("*.py")
+                       if "report" not in path.parts)
+    named = [tag for e in deviations() for _, tags in e.evidence for tag in tags]
+    named += [tag for e in deviations() for _, tag, _ in e.unless]
+    assert "dualvgr.tokenizer" in named, "the tokenizer deviation shows the questions run's tokenizer tag"
+    for tag in named:
+        assert f'"{tag}"' in sources, f"no stage writes the tag {tag} the ledger's evidence names"
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"bug": "D9", "title": "t", "status": "maybe", "where": "w"},
+     "ledger.yaml: D9 has status 'maybe', expected one of ('kept', 'deviation', 'fixed')"),
+    ({"bug": "D9", "title": "t", "status": "deviation", "where": "w"},
+     "ledger.yaml: deviation D9 needs an effect (how it can change the numbers)"),
+    ({"bug": "D9", "title": "t", "status": "deviation", "where": "w", "effect": "e", "evidence": {"report": ["x"]}},
+     "ledger.yaml: D9's evidence must map stages (train, data, appearance, motion, questions) to tags, "
+     "got {'report': ['x']}"),
+])
+def test_malformed_ledger_entry_is_refused_with_the_fix(raw, message):
+    with pytest.raises(ValueError) as error:
+        parse_entry(raw)
+    assert str(error.value) == message
