@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:
     from dualvgr.core.tracking import Tracker
     from dualvgr.pipeline import all_stages
     from dualvgr.train.distributed import Distributed
-    from dualvgr.train.followers import follow, send_job
+    from dualvgr.train.stage import follow, send_job
 
     dist = Distributed.from_environment()
     if dist.active and not dist.is_main:

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from dualvgr.core.errors import DataError
+from dualvgr.core.errors import DataError, SpecError
 from dualvgr.model.dualvgr import DualVGR, DualVGRConfig
 
 CHECKPOINT_FORMAT = "dualvgr-harness/model-v1"
@@ -112,12 +112,19 @@ def _read(path_or_mapping: PathOrMapping, map_location: Any) -> Mapping[str, Any
     return payload
 
 
-def _build(config: DualVGRConfig, state_dict: Mapping[str, torch.Tensor], map_location: Any) -> DualVGR:
+def _where(path_or_mapping: PathOrMapping) -> str:
+    """How messages name a checkpoint: its path, or "checkpoint" for one given as a dict."""
+    return "checkpoint" if isinstance(path_or_mapping, Mapping) else f"checkpoint {os.fspath(path_or_mapping)}"
+
+
+def _build(
+    config: DualVGRConfig, state_dict: Mapping[str, torch.Tensor], map_location: Any, where: str = "checkpoint"
+) -> DualVGR:
     model = DualVGR(config)
     try:
         model.load_state_dict(strip_prefixes(state_dict), strict=True)
     except RuntimeError as exc:
-        raise DataError(f"checkpoint does not fit the model it describes ({config}): {exc}") from exc
+        raise DataError(f"{where} does not fit the model it describes ({config}): {exc}") from exc
     if map_location is not None:
         model.to(map_location)
     return model.eval()
@@ -185,12 +192,22 @@ def load_model_checkpoint(
     ``original_graph_indexing`` only applies to original checkpoints; ours record it in their config.
     """
     payload = dict(_read(path_or_dict, map_location))
+    where = _where(path_or_dict)
     fmt = payload.get("format")
     if fmt is None:
         return load_original_checkpoint(
             payload, original_graph_indexing=original_graph_indexing, map_location=map_location
         ), payload
     if fmt != CHECKPOINT_FORMAT:
-        raise DataError(f"checkpoint format {fmt!r} is not supported; expected {CHECKPOINT_FORMAT!r}")
-    config = DualVGRConfig.from_dict(payload["config"])
-    return _build(config, payload["state_dict"], map_location), payload
+        raise DataError(f"{where}: checkpoint format {fmt!r} is not supported; expected {CHECKPOINT_FORMAT!r}")
+    broken = [key for key in ("config", "state_dict") if not isinstance(payload.get(key), Mapping)]
+    if broken:
+        raise DataError(
+            f"{where} says it is {CHECKPOINT_FORMAT!r} but {broken} {'is' if len(broken) == 1 else 'are'} missing "
+            f"or not a mapping (keys present: {sorted(payload)[:12]}): the file is damaged or was written by other code"
+        )
+    try:
+        config = DualVGRConfig.from_dict(payload["config"])
+    except (SpecError, TypeError) as exc:
+        raise DataError(f"{where}: its model config is not valid ({exc}): the file is damaged") from exc
+    return _build(config, payload["state_dict"], map_location, where), payload

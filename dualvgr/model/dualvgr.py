@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dualvgr.core.errors import DataError, SpecError
-from dualvgr.model.layers import ContextSelfAttention
+from dualvgr.model.layers import GRAPH_MODULES, ContextSelfAttention
 from dualvgr.model.linguistic import LinguisticInputUnit
 from dualvgr.model.visual import AppearanceEncoder, DualVGRUnits
 
@@ -43,6 +43,7 @@ class DualVGRConfig:
     unit_layers: int = 2  # U; what train.py actually built whatever --unit_layers said (B17)
     graph_layers: int = 1  # G
     gat_heads: int = 4
+    graph_module: str = "GAT"  # a key of GRAPH_MODULES; checkpoints without it predate the choice: GAT
     original_graph_indexing: bool = False  # True: unit u, layer j uses graph module u+j, as the original (B11)
 
     def __post_init__(self) -> None:
@@ -55,6 +56,11 @@ class DualVGRConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise SpecError(f"model.{name} must be a positive integer or None, got {value!r}")
+        if self.graph_module not in GRAPH_MODULES:
+            raise SpecError(
+                f"model.graph_module is {self.graph_module!r}; registered graph modules: "
+                f"{', '.join(sorted(GRAPH_MODULES))} (dualvgr.model.layers.GRAPH_MODULES)"
+            )
         if self.module_dim % 2 or self.module_dim % self.gat_heads:
             raise SpecError(
                 f"model.module_dim={self.module_dim} must be even (bidirectional LSTMs) and divisible by "
@@ -143,6 +149,7 @@ class DualVGR(nn.Module):
             unit_layers=c.unit_layers,
             graph_layers=c.graph_layers,
             gat_heads=c.gat_heads,
+            graph_module=c.graph_module,
             original_graph_indexing=c.original_graph_indexing,
         )
         self.output_unit = OutputUnit(c.module_dim, c.answer_vocab_size)

@@ -11,6 +11,8 @@ mask is a no-op on a complete graph, so there is no adjacency here at all (B2, B
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -169,6 +171,12 @@ class PunishedGAT(nn.Module):
         out = F.elu(torch.matmul(att, msg))  # (H, B, N, D_h)
         out = out.permute(1, 2, 0, 3).reshape(b, n, nh * dh)  # (B, N, D), heads concatenated in order
         return F.dropout(out, self.dropout, self.training)
+
+
+# model.graph_module -> the graph layer of every unit: built as ``layer(module_dim, gat_heads)``, called as
+# ``layer(x (B,N,D), score (B,N,D/heads)) -> (B,N,D)``. The original only ever built GAT (any other value
+# crashed its forward); original checkpoints hold GAT weights.
+GRAPH_MODULES: dict[str, Callable[[int, int], nn.Module]] = {"GAT": PunishedGAT}
 
 
 class CommonSpecificAttention(nn.Module):

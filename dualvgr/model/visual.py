@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from dualvgr.model.layers import CommonSpecificAttention, MFBFusion, PunishedGAT, QueryAttention, QueryPunishment
+from dualvgr.model.layers import GRAPH_MODULES, CommonSpecificAttention, MFBFusion, QueryAttention, QueryPunishment
 
 APPEARANCE_INPUT_DROPOUT = 0.15
 APPEARANCE_OUTPUT_DROPOUT = 0.18
@@ -98,9 +98,11 @@ class DualVGRUnits(nn.Module):
         unit_layers: int,
         graph_layers: int,
         gat_heads: int,
+        graph_module: str = "GAT",
         original_graph_indexing: bool = False,
     ) -> None:
         super().__init__()
+        graph_layer = GRAPH_MODULES[graph_module]  # the config has checked the name
         self.unit_layers = unit_layers
         self.graph_layers = graph_layers
         self.original_graph_indexing = original_graph_indexing
@@ -108,7 +110,7 @@ class DualVGRUnits(nn.Module):
         n_graphs = unit_layers * graph_layers
 
         def gats() -> nn.ModuleList:
-            return nn.ModuleList(PunishedGAT(module_dim, gat_heads) for _ in range(n_graphs))
+            return nn.ModuleList(graph_layer(module_dim, gat_heads) for _ in range(n_graphs))
 
         self.queryAttn = nn.ModuleList(QueryAttention(module_dim) for _ in range(unit_layers))
         self.queryPunish_appear = nn.ModuleList(
@@ -117,7 +119,7 @@ class DualVGRUnits(nn.Module):
         self.queryPunish_motion = nn.ModuleList(
             QueryPunishment(word_dim, module_dim, head_dim) for _ in range(unit_layers)
         )
-        self.appearance_GCN = gats()  # "specific" appearance GATs
+        self.appearance_GCN = gats()  # "specific" appearance graph layers (GATs: the original's names)
         self.motion_GCN = gats()
         self.acGCN = gats()  # "common" appearance GATs (not shared with mcGCN; only the loss ties them)
         self.mcGCN = gats()

@@ -5,7 +5,11 @@
   ``pack_padded_sequence`` later, B36);
 - token ids, ``<UNK>`` = 1 for tokens outside the vocabulary; ``questions_len`` = number of tokens;
 - answer labels: vocabulary index, else 0 in train and 1 in val/test (those always count as wrong);
-- right-pad with ``<NULL>`` = 0 to the longest question **of the split** (L differs between splits);
+- right-pad with ``<NULL>`` = 0 to the longest question **of the split** (L differs between splits), as the
+  original does, so one runaway question pads every question of its split to its length. Not truncated (that
+  would change the data), but made visible: a question longer than both ``LONG_QUESTION_FLOOR`` tokens and
+  ``LONG_QUESTION_FACTOR`` times the split's 99th-percentile length is warned about (a ``QuestionWarning``),
+  with its id, its length and the padding it costs (MSVD-QA and MSRVTT-QA questions have fewer than 40 tokens);
 - question type for per-type accuracy, from the first token id looked up in the vocabulary, as ``validate()`` does
   (what/who/how/when/where, anything else — including ``<UNK>`` — is ``other``; §1.2 "Question-type derivation").
 """
@@ -29,8 +33,16 @@ QUESTION_TYPES = ("what", "who", "how", "when", "where", "other")
 OTHER_TYPE = QUESTION_TYPES.index("other")
 
 
+# A question is "long" when it has more tokens than both of these: far above the split's typical longest
+# questions (the 99th percentile, taken at a real length so that a few outliers never raise it themselves) and
+# above what any real VideoQA question needs.
+LONG_QUESTION_FLOOR = 64
+LONG_QUESTION_FACTOR = 4
+TRAINING_TOKEN_BYTES = 8  # the int64 token tensors training holds (the .npz stores int32, compressed)
+
+
 class QuestionWarning(UserWarning):
-    """Questions the original would silently damage (no trailing ``?``, B36)."""
+    """Questions the original would silently damage (no trailing ``?``, B36) or that pad a whole split."""
 
 
 def question_type(first_token: str) -> int:
@@ -155,6 +167,57 @@ class EncodedQuestions:
 
 
 @dataclass(frozen=True)
+class LongQuestions:
+    """The questions of a split that pad all the others far beyond what they need."""
+
+    split: str
+    source: str  # the annotation file
+    questions: tuple[tuple[int, int, int], ...]  # (entry, json id, tokens), longest first
+    count: int  # questions in the split
+    padded_length: int  # L: what every question of the split is padded to
+    length_without: int  # L had these questions been left out
+    threshold: int  # questions longer than this are long
+
+    @property
+    def extra_tokens(self) -> int:
+        return self.count * (self.padded_length - self.length_without)
+
+    def describe(self, show: int = 3) -> str:
+        shown = "; ".join(f"entry {e} (id {i}) has {n} tokens" for e, i, n in self.questions[:show])
+        more = f" and {len(self.questions) - show} more" if len(self.questions) > show else ""
+        gigabytes = self.extra_tokens * TRAINING_TOKEN_BYTES / 1e9
+        return (
+            f"{self.source} ({self.split}): {len(self.questions)} question(s) longer than {self.threshold} tokens pad "
+            f"all {self.count} questions of the split to {self.padded_length} tokens instead of "
+            f"{self.length_without}: {shown}{more}. That is {self.extra_tokens:,} padding tokens "
+            f"({gigabytes:.2f} GB as the int64 tensors training holds, and {self.padded_length} positions in every "
+            f"batch). Kept, as the original pads to the longest question; fix or remove the entry if it is a mistake"
+        )
+
+
+def long_questions(
+    lengths: np.ndarray, ids: Sequence[int], *, split: str, source: str
+) -> LongQuestions | None:
+    """The split's long questions (see the module docstring for the threshold), or None."""
+    lengths = np.asarray(lengths)
+    if len(lengths) == 0:
+        return None
+    typical = int(np.percentile(lengths, 99, method="lower"))
+    threshold = max(LONG_QUESTION_FLOOR, LONG_QUESTION_FACTOR * typical)
+    long = np.flatnonzero(lengths > threshold)
+    if not len(long):
+        return None
+    order = long[np.argsort(-lengths[long], kind="stable")]
+    rest = np.delete(lengths, long)
+    return LongQuestions(
+        split=split, source=source,
+        questions=tuple((int(e), int(ids[e]), int(lengths[e])) for e in order),
+        count=len(lengths), padded_length=int(lengths.max()), length_without=int(rest.max()) if len(rest) else 0,
+        threshold=threshold,
+    )
+
+
+@dataclass(frozen=True)
 class SplitStats:
     """What encoding one split found; the stage logs these as metrics."""
 
@@ -166,6 +229,7 @@ class SplitStats:
     unknown_tokens: int  # token occurrences mapped to <UNK>
     without_question_mark: int  # questions whose dropped last character was not '?'
     type_counts: dict[str, int]  # QUESTION_TYPES -> count
+    long_questions: LongQuestions | None = None  # questions that pad the whole split far beyond the rest
 
 
 def encode_split(
@@ -183,6 +247,10 @@ def encode_split(
     answers = np.array([vocabulary.answer_label(item.answer, split) for item in items], dtype=np.int64)
     first_tokens = vocabulary.question_idx_to_token
     types = np.array([question_type(first_tokens[i]) for i in questions[:, 0]] if count else [], dtype=np.int8)
+    ids = np.array([item.id for item in items], dtype=np.int64)
+    long = long_questions(lengths, ids, split=split, source=tokenized.source)
+    if long is not None:
+        warnings.warn(long.describe(), QuestionWarning, stacklevel=2)
     unknown_label = unknown_answer_label(split)
     encoded = EncodedQuestions(
         split=split,
@@ -192,7 +260,7 @@ def encode_split(
         video_ids=np.array([item.video_id for item in items], dtype=np.int64),
         answers=answers,
         question_types=types,
-        ids=np.array([item.id for item in items], dtype=np.int64),
+        ids=ids,
         question_texts=tuple(item.question for item in items),
         answer_texts=tuple(item.answer for item in items),
         vocabulary_fingerprint=vocabulary.fingerprint(),
@@ -206,5 +274,6 @@ def encode_split(
         unknown_tokens=int((questions == vocabulary.question_token_to_idx[UNK]).sum()),
         without_question_mark=len(tokenized.without_question_mark),
         type_counts={name: int((types == i).sum()) for i, name in enumerate(QUESTION_TYPES)},
+        long_questions=long,
     )
     return encoded, stats

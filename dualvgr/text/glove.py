@@ -17,7 +17,9 @@ Text parsing rules (each line is ``word v1 ... vD``):
 - a word seen twice: the last line wins, as in the original;
 - malformed lines (fewer than D + 1 fields, blank, non-float values) are counted and skipped with one warning. Values
   are parsed only on the vocabulary's lines, so a non-float elsewhere goes unnoticed (and unneeded);
-- D is inferred from the first lines (300 for 840B) and checked against ``expected_dim`` when given.
+- D is inferred from the first lines (300 for 840B) and checked against ``expected_dim`` when given;
+- a vocabulary word whose vector holds NaN or an infinity (or a value beyond float32's range) is an error naming
+  the file, the line (``.npy``: the row; ``.pkl``: the entry) and the word, in every format.
 
 Values are parsed with ``float`` (correctly rounded) and stored as float32. OOV rows are zero, as the original; the
 special tokens ``<NULL>`` and ``<UNK>`` are looked up like any token (they are not GloVe words, so their rows are zero).
@@ -30,7 +32,7 @@ import io
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from itertools import chain, islice
@@ -167,7 +169,7 @@ def _parse_lines(
     dim = _infer_dim(probe, where)
     _check_dim(dim, expected_dim, where)  # before reading gigabytes
     matrix = np.zeros((len(idx_to_token), dim), dtype=np.float32)  # (V_q, D)
-    seen: set[int] = set()
+    line_of: dict[int, int] = {}  # row -> the line its vector came from (the last one, if the word repeats)
     duplicates = malformed = 0
     bad_examples: list[str] = []
     bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="glove", disable=not progress)
@@ -196,10 +198,11 @@ def _parse_lines(
             if len(bad_examples) < 3:
                 bad_examples.append(f"line {number} ({parts[0].decode('utf-8', 'replace')!r}): non-float values")
             continue
-        if row in seen:
+        if row in line_of:
             duplicates += 1
-        seen.add(row)
-        matrix[row] = vector
+        line_of[row] = number
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, which check_finite names below
+            matrix[row] = vector
     bar.update(pending_bytes)
     bar.close()
     if malformed:
@@ -209,7 +212,8 @@ def _parse_lines(
             GloveWarning,
             stacklevel=3,
         )
-    return matrix, {"found": len(seen), "entries": number, "malformed": malformed, "duplicates": duplicates}
+    check_finite(matrix, where, lambda row: f"line {line_of[row]} ({idx_to_token[row]!r})")
+    return matrix, {"found": len(line_of), "entries": number, "malformed": malformed, "duplicates": duplicates}
 
 
 def _infer_dim(probe: list[bytes], where: Path) -> int:
@@ -234,16 +238,26 @@ def _parse_floats(text: bytes) -> list[float] | None:
 def _load_npy(path: Path, idx_to_token: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
     try:
         matrix = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        raise DataError(f"{path} is not a plain numeric .npy array ({err})") from err
+    except (ValueError, EOFError, OSError) as err:
+        raise DataError(
+            f"prepared GloVe matrix {path} is not a plain numeric .npy file ({err}): rebuild it from "
+            f"glove.840B.300d.txt (point questions.glove at the .txt or .zip)"
+        ) from err
     expected_rows = len(idx_to_token)
-    if matrix.ndim != 2 or matrix.shape[0] != expected_rows or not np.issubdtype(matrix.dtype, np.floating):
+    if not np.issubdtype(matrix.dtype, np.floating):
+        raise DataError(
+            f"prepared GloVe matrix {path} holds {matrix.dtype} values, expected floating point (float32, as the "
+            f"questions stage writes it): it is not a GloVe matrix — rebuild it from glove.840B.300d.txt"
+        )
+    if matrix.ndim != 2 or matrix.shape[0] != expected_rows:
         raise DataError(
             f"prepared GloVe matrix {path} is {matrix.dtype} {matrix.shape}, expected a float ({expected_rows}, D) "
             f"matrix aligned with the question vocabulary ({expected_rows} tokens, row i = token i): it was built "
             f"for another vocabulary — rebuild it from glove.840B.300d.txt or import the vocabulary it was made for"
         )
-    matrix = matrix.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, which check_finite names
+        matrix = matrix.astype(np.float32, copy=False)
+    check_finite(matrix, path, lambda row: f"row {row} ({idx_to_token[row]!r})")
     found = int(np.count_nonzero(np.any(matrix != 0, axis=1)))
     return matrix, {"found": found, "entries": expected_rows, "malformed": 0, "duplicates": 0}
 
@@ -261,6 +275,34 @@ def _load_pickle(path: Path, idx_to_token: Sequence[str]) -> tuple[np.ndarray, d
         if vector is not None:
             if np.shape(vector) != (dim,):
                 raise DataError(f"{path}: the vector of {token!r} has shape {np.shape(vector)}, expected ({dim},)")
-            matrix[row] = vector
+            with np.errstate(over="ignore"):  # beyond float32 becomes inf, which check_finite names below
+                matrix[row] = vector
             found += 1
+    check_finite(matrix, path, lambda row: f"entry {_entry(glove, idx_to_token[row])} ({idx_to_token[row]!r})")
     return matrix, {"found": found, "entries": len(glove), "malformed": 0, "duplicates": 0}
+
+
+def _entry(glove: dict, word: str) -> int:
+    """The position of ``word`` in the pickled dict (its insertion order, as the original wrote it)."""
+    return next(index for index, key in enumerate(glove) if key == word)
+
+
+def check_finite(matrix: np.ndarray, source: Path | str, describe: Callable[[int], str]) -> None:
+    """Refuse a matrix with a NaN or infinite value, naming the rows (``describe(row)``: where and which word).
+
+    Such a row would be written into the cached glove.npy and only surface much later, as a NaN training
+    loss that names neither the file nor the word.
+    """
+    finite = np.isfinite(matrix)
+    bad = np.flatnonzero(~finite.all(axis=1))
+    if not len(bad):
+        return
+    examples = []
+    for row in bad[:3]:
+        column = int(np.flatnonzero(~finite[row])[0])
+        examples.append(f"{describe(int(row))}: value {column + 1} of {matrix.shape[1]} is {matrix[row, column]}")
+    raise DataError(
+        f"GloVe source {source}: {len(bad)} vocabulary word(s) have a vector with NaN or infinite values (or "
+        f"values beyond float32's range), e.g. {'; '.join(examples)}. Such a vector would make the training loss "
+        f"NaN: fix or remove those entries, or re-download the file"
+    )

@@ -63,6 +63,7 @@ class QuestionsResult:
                     f"{split}.unknown_answer_rate": stats.unknown_answers / stats.count if stats.count else 0.0,
                     f"{split}.unknown_tokens": stats.unknown_tokens,
                     f"{split}.without_question_mark": stats.without_question_mark,
+                    f"{split}.long_questions": len(stats.long_questions.questions) if stats.long_questions else 0,
                     **{f"{split}.type.{name}": stats.type_counts[name] for name in QUESTION_TYPES},
                 }
             )

@@ -2,7 +2,8 @@
 
 Input: the data stage's annotation files; ``questions.*`` (GloVe source, answer_top, an original vocabulary to
 import). Output: ``vocab.json``, ``{split}_questions.npz`` (+ ``.json``) and ``glove.npy`` (dualvgr.text.prepare).
-Logs vocabulary sizes, unknown answers per split, questions without '?', and GloVe's OOV rate as metrics;
+Logs vocabulary sizes, unknown answers per split, questions without '?', questions so long that they pad their
+whole split (also printed as a WARNING line), and GloVe's OOV rate as metrics;
 ``glove: none`` is a deviation (U(-1, 1) embeddings instead of GloVe).
 """
 
@@ -66,6 +67,9 @@ def run_questions(ctx: StageContext) -> StageResult:
         metrics[f"unknown_answers_{split}"] = raw[f"{split}.unknown_answers"]
         metrics[f"questions_without_qmark_{split}"] = raw[f"{split}.without_question_mark"]
         metrics[f"max_length_{split}"] = raw[f"{split}.max_length"]
+        metrics[f"long_questions_{split}"] = raw[f"{split}.long_questions"]
+        if result.splits[split].long_questions is not None:
+            print(f"WARNING: {result.splits[split].long_questions.describe()}", flush=True)
     if result.glove is not None:
         metrics |= {
             "glove_found": result.glove.found,

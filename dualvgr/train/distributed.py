@@ -78,6 +78,14 @@ class Distributed:
         _, count = self._share(batch_size, total, step)
         return count * self.world_size / n_global
 
+    def broadcast(self, value: object = None) -> object:
+        """Rank 0's ``value`` on every rank (any picklable object; the other ranks' ``value`` is ignored)."""
+        if not self.active:
+            return value
+        box = [value]
+        torch_dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def all_reduce(self, tensor: torch.Tensor) -> torch.Tensor:
         if not self.active:
             return tensor

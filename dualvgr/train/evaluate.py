@@ -20,9 +20,8 @@ from dualvgr.core.stage import Stage, StageContext, StageResult, stat_cache
 from dualvgr.model import DualVGR, load_model_checkpoint
 from dualvgr.text.vocabulary import Vocabulary, load_vocabulary
 from dualvgr.train.inputs import load_inputs
-from dualvgr.train.loop import evaluate
-from dualvgr.train.metrics import accuracies, prior_predictions
-from dualvgr.train.predictions import write_predictions
+from dualvgr.train.metrics import questions_dropped_metric
+from dualvgr.train.scoring import score_split
 from dualvgr.train.stage import seed_variants, train_params
 
 FEATURE_STAGES = ("data", "appearance", "motion", "questions")
@@ -86,15 +85,10 @@ def run_evaluate(ctx: StageContext) -> StageResult:
     vocabulary = checked_vocabulary(model, payload, load_vocabulary(paths["questions.vocab"]), checkpoint)
     inputs = load_inputs(spec, paths, device, vocabulary=vocabulary)
     split_name = spec.evaluate.split
-    split = inputs.split(split_name)
-    scores, predictions = evaluate(model, split, inputs.features, spec.train.batch_size, device,
-                                   precision=spec.train.precision, workers=spec.train.workers)
-    prior = prior_predictions(inputs.train.answers.numpy(), inputs.train.types, split.types)
-    metrics = {f"{split_name}_{name}": value for name, value in scores.items()}
-    metrics[f"{split_name}_prior_acc"] = accuracies(prior, split.answers.numpy(), split.types)["acc"]
-    metrics[f"{split_name}_questions_dropped"] = inputs.dropped[split_name]
-    predictions_path = write_predictions(ctx.out_dir / f"{split_name}_predictions.csv", split, predictions,
-                                         vocabulary.answer_idx_to_token)
+    score = score_split(model, inputs, split_name, ctx.out_dir, batch_size=spec.train.batch_size, device=device,
+                        precision=spec.train.precision, workers=spec.train.workers)
+    metrics = score.metrics(f"{split_name}_")
+    metrics[questions_dropped_metric(split_name)] = inputs.dropped[split_name]
     ctx.log.set_tags({
         "dualvgr.checkpoint.path": str(checkpoint.resolve()),
         "dualvgr.checkpoint.sha256": stat_cache(spec).sha256(checkpoint),
@@ -102,9 +96,10 @@ def run_evaluate(ctx: StageContext) -> StageResult:
         "dualvgr.checkpoint.unit_layers": model.config.unit_layers,
     })
     return StageResult(
-        outputs={"predictions": predictions_path}, metrics=metrics,
-        summary=f"{checkpoint.name} on {split_name}: accuracy {scores['acc']:.4f} "
-        f"(answer prior {metrics[f'{split_name}_prior_acc']:.4f}, {len(split)} questions)",
+        outputs={"predictions": score.predictions_path}, metrics=metrics,
+        summary=f"{checkpoint.name} on {split_name}: accuracy {score.scores['acc']:.4f} "
+        f"(answer prior {score.prior_acc:.4f}, {score.questions} questions"
+        + (f", {inputs.dropped[split_name]} without features dropped)" if inputs.dropped[split_name] else ")"),
     )
 
 

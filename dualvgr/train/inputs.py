@@ -1,9 +1,10 @@
 """Load what training and evaluation read: vocabulary, encoded splits, GloVe, checked feature files.
 
 Feature files are checked before anything trains (clips, frames, widths: the 32768-wide motion features of
-original bug B20 are refused with their cause). Questions whose video has no features (missing videos the spec
-allowed) are dropped and counted; ``train_num``/``val_num``/``test_num`` take the first K questions as the
-original did (without its B14 crash).
+original bug B20 are refused with their cause). A question whose video has no features is an error naming the
+file, the count per split and the first such videos, unless ``dataset.allow_missing_videos`` allows missing
+videos: then it is dropped and counted per split (``TrainInputs.dropped``, which the stages log), never silently.
+``train_num``/``val_num``/``test_num`` take the first K questions as the original did (without its B14 crash).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import torch
 
 from dualvgr.core.errors import DataError
 from dualvgr.core.schema import ExperimentSpec
+from dualvgr.data.annotations import SPLITS
 from dualvgr.features.reader import FeatureFileInfo, check_feature_file
 from dualvgr.text.encode import QUESTION_TYPES, EncodedQuestions
+from dualvgr.text.glove import load_glove
 from dualvgr.text.storage import load_encoded_questions
 from dualvgr.text.vocabulary import Vocabulary, load_vocabulary
 from dualvgr.train.data import SplitQuestions, VideoFeatures
@@ -73,12 +76,14 @@ def load_inputs(spec: ExperimentSpec, paths: dict[str, Path], device: torch.devi
                 vocabulary: Vocabulary | None = None) -> TrainInputs:
     """``paths`` maps ``<stage>.<output>`` to files, as the upstream stages recorded them."""
     vocabulary = vocabulary or load_vocabulary(paths["questions.vocab"])
-    glove = np.load(paths["questions.glove"]) if "questions.glove" in paths else None
+    glove = None
+    if "questions.glove" in paths:  # checked again (shape, dtype, finite): a cached file may predate the checks
+        glove = load_glove(paths["questions.glove"], vocabulary.question_idx_to_token,
+                           expected_dim=spec.model.word_dim).matrix
     app_info, mot_info = check_features(spec, paths["appearance.features"], paths["motion.features"])
-    with_features = set(app_info.row_of) & set(mot_info.row_of)
-    splits, dropped = {}, {}
     limits = {"train": spec.train.train_num, "val": spec.train.val_num, "test": spec.train.test_num}
-    for name in ("train", "val", "test"):
+    asked = {}
+    for name in SPLITS:
         path = paths[f"questions.{name}_questions"]
         encoded = load_encoded_questions(path)
         if encoded.vocabulary_fingerprint not in (None, vocabulary.fingerprint()):
@@ -89,17 +94,46 @@ def load_inputs(spec: ExperimentSpec, paths: dict[str, Path], device: torch.devi
         split = split_questions(encoded, vocabulary)
         if limits[name] > 0:
             split = split.subset(np.arange(min(limits[name], len(split))))
-        keep = np.isin(split.video_ids, list(with_features))
+        asked[name] = split
+    uncovered = [problem for info in (app_info, mot_info) if (problem := _uncovered(info, asked))]
+    if uncovered and not spec.dataset.allow_missing_videos:
+        raise DataError(
+            "; ".join(uncovered) + ". Without dataset.allow_missing_videos those questions are not dropped: "
+            "re-extract the features of the dataset the questions come from (dualvgr appearance/motion --force), "
+            "or set dataset.allow_missing_videos: true to score without them (counted as <split>_questions_dropped "
+            "and recorded as a deviation)"
+        )
+    with_features = np.array(sorted(set(app_info.row_of) & set(mot_info.row_of)), dtype=np.int64)
+    splits, dropped = {}, {}
+    for name, split in asked.items():
+        keep = np.isin(split.video_ids, with_features)
         dropped[name] = int((~keep).sum())
         splits[name] = split.subset(keep) if dropped[name] else split
         if len(splits[name]) == 0:
-            raise DataError(f"the {name} split has no question with features ({path}); check the data and features stages")
+            raise DataError(
+                f"the {name} split has no question with features ({paths[f'questions.{name}_questions']}); check "
+                f"the data and features stages"
+            )
     video_ids = np.unique(np.concatenate([s.video_ids for s in splits.values()]))
     features = VideoFeatures(
         app_info, mot_info, video_ids, preload=_preload(spec, app_info, mot_info, len(video_ids), device),
         device=device, permute_seed=spec.train.seed if spec.train.permute_visual else None,
     )
     return TrainInputs(vocabulary, glove, splits["train"], splits["val"], splits["test"], features, dropped)
+
+
+def _uncovered(info: FeatureFileInfo, splits: dict[str, SplitQuestions], show: int = 5) -> str | None:
+    """What ``info`` lacks for the questions of ``splits`` (file, questions per split, first video ids), or None."""
+    rows = np.fromiter(info.row_of, dtype=np.int64, count=len(info.row_of))
+    lacking = {name: ~np.isin(split.video_ids, rows) for name, split in splits.items()}
+    if not any(mask.any() for mask in lacking.values()):
+        return None
+    videos = np.unique(np.concatenate([split.video_ids[lacking[name]] for name, split in splits.items()]))
+    counts = ", ".join(f"{name} {int(mask.sum())}" for name, mask in lacking.items())
+    return (
+        f"{info.path} ({info.kind} features) has no row for {len(videos)} video(s) that questions name "
+        f"(questions per split: {counts}); first missing video ids: {', '.join(map(str, videos[:show].tolist()))}"
+    )
 
 
 def _preload(spec: ExperimentSpec, app: FeatureFileInfo, mot: FeatureFileInfo, videos: int, device: torch.device) -> bool:

@@ -1,8 +1,11 @@
-"""Accuracy overall and per question type, and the answer-prior baseline.
+"""Accuracy overall and per question type, the answer-prior baseline, and the names of the final metrics.
 
 Question types come from the first token (dualvgr-original.md §1.2): what / who / how / when / where count
 towards their type; anything else ("other") counts only overall. A type absent from a split has no accuracy
 (absent, never a division by zero: original bug B19).
+
+The metric names the train stage ends with live here, importable without PyTorch, so the report reads the
+same contract the train stage writes (this module imports numpy only).
 """
 
 from __future__ import annotations
@@ -11,7 +14,34 @@ from collections import Counter
 
 import numpy as np
 
+from dualvgr.core.errors import SpecError
+
 QUESTION_TYPES = ("what", "who", "how", "when", "where")
+
+# train.eval_split -> prefix of the best checkpoint's final scores: <prefix>acc, <prefix>acc_<type>,
+# <prefix>prior_acc. With val, no test_* metric is logged at all, so a val score cannot pass for a test one.
+FINAL_METRIC_PREFIX = {"test": "test_", "val": "best_val_"}
+
+
+def final_metric_prefix(split: str) -> str:
+    """The prefix of the final scores on ``split``; a split without one is a spec error, raised before training."""
+    if split not in FINAL_METRIC_PREFIX:
+        raise SpecError(
+            f"train.eval_split is {split!r}, expected one of {', '.join(FINAL_METRIC_PREFIX)}: the best checkpoint "
+            f"is finally scored on test (the paper) or val; to score a checkpoint on {split}, run the evaluate stage "
+            f"with evaluate.split={split}"
+        )
+    return FINAL_METRIC_PREFIX[split]
+
+
+def final_metric(split: str, name: str = "acc") -> str:
+    """The name under which the train stage logs ``name`` (acc, acc_what, prior_acc) of its final scores."""
+    return final_metric_prefix(split) + name
+
+
+def questions_dropped_metric(split: str) -> str:
+    """Questions of ``split`` left out because their video has no features (dataset.allow_missing_videos)."""
+    return f"{split}_questions_dropped"
 
 
 def accuracies(predictions: np.ndarray, answers: np.ndarray, types: np.ndarray) -> dict[str, float]:

@@ -13,6 +13,11 @@ from dualvgr.train.data import SplitQuestions
 COLUMNS = ("question_id", "video_id", "question", "answer", "prediction", "type", "correct")
 
 
+def predictions_file(split: str) -> str:
+    """The name of a split's predictions file in a stage's output folder."""
+    return f"{split}_predictions.csv"
+
+
 def write_predictions(path: Path, split: SplitQuestions, predictions: np.ndarray, answer_tokens: Sequence[str]) -> Path:
     """CSV with the annotation's question id, video id, question, true answer, predicted answer, type."""
     labels = split.answers.numpy()

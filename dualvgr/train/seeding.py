@@ -2,6 +2,12 @@
 
 The original seeds torch and numpy with 666; we also seed ``random``, every DataLoader worker, and derive each
 epoch's shuffle from (seed, epoch), so a run resumed after epoch k draws exactly what an uninterrupted one does.
+
+That shuffle is not the original's: its DataLoader (shuffle=True) drew every epoch's permutation from the global
+torch generator, after the model's construction and the previous epochs' dropout draws, whereas ours comes from
+a generator of its own (:func:`epoch_generator`), independent of both. Dropout still draws from the global
+generator. With the initialisation difference ``build.build_model`` describes, the same seed therefore gives
+another run than the original's, not a replay of it.
 """
 
 from __future__ import annotations

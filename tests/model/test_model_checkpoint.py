@@ -124,3 +124,28 @@ def test_own_format_guards(tiny_model):
         load_model_checkpoint({**model_checkpoint(model), "format": "someone-else/v9"})
     wrapped = torch.nn.DataParallel(model)
     assert list(model_checkpoint(wrapped)["state_dict"]) == list(model.state_dict()), "wrappers are unwrapped"
+
+
+def test_checkpoint_records_its_graph_module_and_older_ones_read_as_gat(tiny_model, tmp_path):
+    model = tiny_model()
+    payload = model_checkpoint(model)
+    assert payload["config"]["graph_module"] == "GAT", "the checkpoint says which graph layer it holds"
+    del payload["config"]["graph_module"]  # written before the choice existed
+    loaded, _ = load_model_checkpoint(payload)
+    assert loaded.config.graph_module == "GAT"
+
+
+@pytest.mark.parametrize("payload, expected", [
+    ({"format": CHECKPOINT_FORMAT, "epoch": 3},
+     " says it is 'dualvgr-harness/model-v1' but ['config', 'state_dict'] are missing or not a mapping (keys present: "
+     "['epoch', 'format']): the file is damaged or was written by other code"),
+    ({"format": CHECKPOINT_FORMAT, "config": {"module_dim": 16}, "state_dict": {}},
+     ": its model config is not valid (DualVGRConfig.__init__() missing 2 required keyword-only arguments: "
+     "'question_vocab_size' and 'answer_vocab_size'): the file is damaged"),
+])
+def test_damaged_own_checkpoint_names_the_file(tmp_path, payload, expected):
+    path = tmp_path / "best.pt"
+    torch.save(payload, path)
+    with pytest.raises(DataError) as err:
+        load_model_checkpoint(path)
+    assert str(err.value) == f"checkpoint {path}{expected}"

@@ -243,3 +243,19 @@ def test_cuda_forward_backward(tiny_model, make_inputs, run, monkeypatch):
     losses = dualvgr_loss(out, inputs["answers"], 1.0, 1e-8)
     losses["total"].backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_unknown_graph_module_lists_the_registered_ones(tiny_config):
+    with pytest.raises(SpecError) as err:
+        tiny_config(graph_module="GCN")
+    assert str(err.value) == (
+        "model.graph_module is 'GCN'; registered graph modules: GAT (dualvgr.model.layers.GRAPH_MODULES)"
+    )
+
+
+def test_default_graph_module_is_the_originals_gat(tiny_model):
+    from dualvgr.model.layers import PunishedGAT
+
+    model = tiny_model()
+    assert model.config.graph_module == "GAT"
+    assert all(type(m) is PunishedGAT for m in model.visual_input_unit.appearance_GCN)

@@ -175,3 +175,69 @@ def test_missing_or_unknown_source(tmp_path):
         load_glove(write(tmp_path / "glove.zip", "not a zip"), VOCAB)
     with pytest.raises(DataError, match="no GloVe lines"):
         load_glove(write(tmp_path / "empty.txt", "\n"), VOCAB)
+
+
+@pytest.mark.parametrize("bad, shown", [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("1e39", "inf")])
+def test_poisoned_txt_vector_names_the_file_line_and_word(tmp_path, bad, shown):
+    path = write(tmp_path / "g.txt", line("the", vec(1)) + line("woman", [float("nan")] * 4)
+                 + "man 1.0 2.0 " + bad + " 4.0\n")
+    with pytest.raises(DataError) as err:
+        load_glove(path, VOCAB)
+    assert str(err.value) == (
+        f"GloVe source {path}: 1 vocabulary word(s) have a vector with NaN or infinite values (or values beyond "
+        f"float32's range), e.g. line 3 ('man'): value 3 of 4 is {shown}. Such a vector would make the training "
+        f"loss NaN: fix or remove those entries, or re-download the file"
+    ), "a NaN outside the vocabulary ('woman', line 2) is never read; the poisoned vocabulary line is named"
+
+
+def test_poisoned_zip_vector_names_the_archive_line_and_word(tmp_path):
+    archive = tmp_path / "glove.840B.300d.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("glove.840B.300d.txt", line("man", vec(2)) + line("the", [1.0, float("nan"), 2.0, 3.0]))
+    with pytest.raises(DataError, match=rf"GloVe source {archive}: 1 vocabulary word.*line 2 \('the'\): value 2 of 4 "
+                                        rf"is nan"):
+        load_glove(archive, VOCAB)
+
+
+def test_poisoned_npy_row_names_the_file_row_and_word(tmp_path):
+    matrix = np.zeros((len(VOCAB), 4), dtype=np.float64)
+    matrix[3, 0] = np.inf
+    matrix[5, 3] = 1e300  # finite in float64, infinite as the float32 the matrix is stored in
+    np.save(tmp_path / "glove.npy", matrix)
+    with pytest.raises(DataError, match=r"glove.npy: 2 vocabulary word\(s\) .* e.g. row 3 \('man'\): value 1 of 4 is "
+                                        r"inf; row 5 \('null'\): value 4 of 4 is inf\. "):
+        load_glove(tmp_path / "glove.npy", VOCAB)
+
+
+def test_poisoned_pickle_entry_names_the_file_entry_and_word(tmp_path):
+    original = {"the": np.ones(4), "woman": np.ones(4), "man": np.array([1.0, 2.0, np.nan, 4.0])}
+    with open(tmp_path / "glove.840.300d.pkl", "wb") as f:
+        pickle.dump(original, f, protocol=3)
+    with pytest.raises(DataError, match=r"glove.840.300d.pkl: 1 vocabulary word.* entry 2 \('man'\): value 3 of 4 is "
+                                        r"nan"):
+        load_glove(tmp_path / "glove.840.300d.pkl", VOCAB)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_, np.complex64])
+def test_prepared_npy_with_wrong_dtype_is_a_clear_error(tmp_path, dtype):
+    np.save(tmp_path / "glove.npy", np.zeros((len(VOCAB), 300), dtype=dtype))
+    with pytest.raises(DataError) as err:
+        load_glove(tmp_path / "glove.npy", VOCAB)
+    assert str(err.value) == (
+        f"prepared GloVe matrix {tmp_path / 'glove.npy'} holds {np.dtype(dtype)} values, expected floating point "
+        f"(float32, as the questions stage writes it): it is not a GloVe matrix — rebuild it from glove.840B.300d.txt"
+    )
+
+
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order'"])
+def test_prepared_npy_that_is_empty_or_truncated_is_a_clear_error(tmp_path, content):
+    (tmp_path / "glove.npy").write_bytes(content)
+    with pytest.raises(DataError, match=r"glove.npy is not a plain numeric .npy file \(.*\): rebuild it from "
+                                        r"glove.840B.300d.txt"):
+        load_glove(tmp_path / "glove.npy", VOCAB)
+
+
+def test_prepared_npy_with_the_wrong_width_names_the_word_dim(tmp_path):
+    np.save(tmp_path / "glove.npy", np.zeros((len(VOCAB), 50), dtype=np.float32))
+    with pytest.raises(DataError, match=r"glove.npy has 50-d vectors, expected 300 \(the model's word_dim\)"):
+        load_glove(tmp_path / "glove.npy", VOCAB, expected_dim=300)

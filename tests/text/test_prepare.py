@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -207,3 +208,52 @@ def test_b19_accuracy_by_type_is_nan_for_an_absent_type():
     accuracy = accuracy_by_type(np.array([True, False, True, False]), types)
     assert accuracy["what"] == 0.5 and accuracy["who"] == 1.0 and accuracy["other"] == 0.0
     assert np.isnan(accuracy["how"]) and np.isnan(accuracy["where"]), "an absent type is NaN, not ZeroDivisionError"
+
+
+def test_one_very_long_question_warns_naming_the_split_id_length_and_padding_cost(qa_writer, tmp_path):
+    """One 5,000-word question pads every question of its split to 5,000 tokens: kept (fidelity), but said."""
+    train = [(f"What is thing {i}?", "man") for i in range(199)] + [("what " + "word " * 4999 + "?", "man")]
+    files = {"train": qa_writer("train", train), "val": qa_writer("val", VAL, first_id=1000),
+             "test": qa_writer("test", TEST, first_id=2000)}
+    with pytest.warns(QuestionWarning) as record:
+        result = prepare_questions(files, tmp_path / "out", answer_top=3, glove_source=None)
+    (message,) = [str(w.message) for w in record if "pad all" in str(w.message)]
+    assert message == (
+        f"{files['train']} (train): 1 question(s) longer than 64 tokens pad all 200 questions of the split to 5000 "
+        f"tokens instead of 4: entry 199 (id 199) has 5000 tokens. That is 999,200 padding tokens (0.01 GB as the "
+        f"int64 tensors training holds, and 5000 positions in every batch). Kept, as the original pads to the "
+        f"longest question; fix or remove the entry if it is a mistake"
+    )
+    train_encoded = load_encoded_questions(result.question_files["train"])
+    assert train_encoded.max_length == 5000, "nothing is truncated: the original pads to the longest question"
+    assert result.metrics()["train.long_questions"] == 1.0 and result.metrics()["val.long_questions"] == 0.0
+
+
+def test_ordinary_question_lengths_do_not_warn(qa_writer, tmp_path):
+    """Real VideoQA spreads (a few words to a few dozen) stay under the floor, whatever the percentile says."""
+    train = [("what " + "word " * (i % 40) + "?", "man") for i in range(120)]
+    files = {"train": qa_writer("train", train), "val": qa_writer("val", VAL, first_id=1000),
+             "test": qa_writer("test", TEST, first_id=2000)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QuestionWarning)
+        result = prepare_questions(files, tmp_path / "out", answer_top=3, glove_source=None)
+    assert result.splits["train"].max_length == 40 and result.splits["train"].long_questions is None
+
+
+def test_long_question_threshold_is_far_above_the_99th_percentile():
+    from dualvgr.text.encode import long_questions
+
+    lengths = np.array([100] * 99 + [350])  # above the floor, but under 4x the split's typical longest (400)
+    assert long_questions(lengths, range(100), split="train", source="qa.json") is None
+    lengths[-1] = 401
+    found = long_questions(lengths, range(100), split="train", source="qa.json")
+    assert (found.threshold, found.questions, found.extra_tokens) == (400, ((99, 99, 401),), 100 * 301)
+
+
+def test_poisoned_glove_fails_the_questions_stage_and_writes_no_matrix(dataset, tmp_path):
+    glove = tmp_path / "glove.txt"
+    glove.write_text("the 0.1 0.2\nman nan 0.5\n", encoding="utf-8")
+    with pytest.warns(QuestionWarning), pytest.raises(DataError, match=r"glove.txt: 1 vocabulary word.*line 2 "
+                                                                       r"\('man'\): value 1 of 2 is nan"):
+        prepare_questions(dataset, tmp_path / "out", answer_top=3, glove_source=glove)
+    assert not (tmp_path / "out" / "glove.npy").exists(), "a poisoned matrix is never cached"

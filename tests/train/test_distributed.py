@@ -26,6 +26,28 @@ def test_global_batch_is_shared_between_ranks():
     assert weights == [[1.2, 1.2, 2.0], [0.8, 0.8, 0.0]], "rank weights average to 1 per global batch"
 
 
+def test_single_process_broadcast_returns_the_value():
+    job = {"spec": "x"}
+    assert Distributed.single().broadcast(job) is job and Distributed.single().broadcast() is None
+
+
+def test_follower_loop_lives_with_the_train_stage_without_an_import_cycle():
+    """The CLI's entry points for ranks > 0 (follow) and rank 0 (send_job) are the train stage's; the broadcast
+    itself is Distributed's, so distributed.py imports no stage code."""
+    import ast
+    import inspect
+
+    import dualvgr.train.distributed as distributed
+    from dualvgr.train.stage import follow, send_job
+
+    imported = {node.module for node in ast.walk(ast.parse(inspect.getsource(distributed)))
+                if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name and name.startswith("dualvgr")}, imported
+    assert callable(follow) and callable(send_job)
+    with pytest.raises(ModuleNotFoundError):
+        __import__("dualvgr.train.followers")
+
+
 @pytest.mark.slow
 def test_two_process_training_matches_one_process(tmp_path):
     spec_path = tmp_path / "spec.yaml"

@@ -61,6 +61,8 @@ def test_train_run_logs_the_contract(trained):
         assert [m.step for m in history] == [0, 1], f"{name} must be logged once per epoch"
     for name in CONTRACT_FINAL:
         assert name in run.data.metrics, f"missing final metric {name}"
+    for split in ("train", "val", "test"):
+        assert run.data.metrics[f"{split}_questions_dropped"] == 0, "dropped questions are logged always"
     for name, value in run.data.metrics.items():
         if name.endswith("_acc") or "_acc_" in name:
             assert 0.0 <= value <= 1.0, f"{name}={value} is not a fraction"
@@ -149,8 +151,10 @@ def test_evaluate_refuses_a_checkpoint_with_another_vocabulary(trained, tmp_path
 def test_eval_split_val_is_a_recorded_deviation(trained):
     runner, tracker, spec, _ = trained
     (record,) = runner.run("train", replace_in(spec, **{"train.eval_split": "val", "train.epochs": 1}))
-    tags = tracker.client.get_run(record.run_id).data.tags
-    assert tags[TAG_DEVIATION_PREFIX + "eval_split"] == "val"
+    run = tracker.client.get_run(record.run_id)
+    assert run.data.tags[TAG_DEVIATION_PREFIX + "eval_split"] == "val"
+    assert "best_val_prior_acc" in run.data.metrics and "test_acc" not in run.data.metrics
+    assert record.outputs["predictions"].name == "val_predictions.csv"
 
 
 def test_b20_training_refuses_32768_wide_motion_features(tmp_path):
