@@ -22,10 +22,8 @@ from dualvgr.core.tracking import TAG_CONFIG_HASH, TAG_GIT_COMMIT
 from dualvgr.report.collect import Collection, TrainRun
 from dualvgr.report.paper import COLUMNS, PaperTable
 from dualvgr.report.stats import Judgement, Summary, judge, summarize
+from dualvgr.train.metrics import FINAL_METRIC_PREFIX
 
-# The final metrics' name prefix per train.eval_split. dualvgr.train.metrics will define this same mapping as
-# FINAL_METRIC_PREFIX (importable without torch); it is stated here until that lands, then imported from there.
-FINAL_METRIC_PREFIX = {"test": "test_", "val": "best_val_"}
 DEFAULT_SPLIT = "test"  # runs logged before train.eval_split existed were scored on test
 SPLITS = ("train", "val", "test")
 BEST_VAL = "best_val_acc"  # the model-selection accuracy, logged whatever the scored split
