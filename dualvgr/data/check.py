@@ -1,12 +1,29 @@
-"""Check a dataset on disk: annotations parse, every referenced video exists and opens, and fingerprint it.
+"""Check a dataset on disk: annotations parse, every referenced video exists and decodes whole; fingerprint it.
 
-The fingerprint (sha256 of the annotation and mapping files plus a manifest of video names and sizes) identifies
-the data a reproduction used; it is logged with ``mlflow.log_input`` and keys the downstream stage cache.
+Each video is decoded to its last frame, as the feature stages will (grab only: no colour conversion), so the
+check finds before any extraction what would fail it. Two kinds of bad video, with two different remedies:
+
+- **missing or unreadable** (no file, OpenCV cannot open it, or no frame decodes): the dataset layout or the
+  copy is wrong. ``problems``; the data stage fails unless ``dataset.allow_missing_videos``, which drops the
+  videos and their questions.
+- **damaged** (it opens and decodes, but fewer frames than its container declares: truncated, or damaged
+  midway; :mod:`dualvgr.features.video`): the file itself is bad and the feature stages would fail on it.
+  ``damaged``; the data stage fails unless ``features.allow_failed_videos``, the key that lets the feature
+  stages record such a video as failed (a zero row, audited as a deviation), so the check stops exactly where
+  the extraction would, only hours earlier. The videos stay in the manifest for the feature stages to record.
+
+The fingerprint (sha256 of the annotation and mapping files and of every video's content, name and size)
+identifies the data a reproduction used; it is logged with ``mlflow.log_input``. Files are hashed through the
+stage cache's :class:`~dualvgr.core.fingerprint.StatCache`, so an unchanged dataset is read only to be decoded.
+Damage that FFmpeg conceals (a few bytes of garbage inside one frame) decodes and passes the check; only the
+fingerprint, compared with an earlier run's, sees such a change.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,11 +31,13 @@ import cv2
 from tqdm import tqdm
 
 from dualvgr.core.errors import DataError
-from dualvgr.core.fingerprint import sha256_file
+from dualvgr.core.fingerprint import StatCache
 from dualvgr.data.annotations import SPLITS, load_qa_file, qa_file
 from dualvgr.data.layout import msrvtt_video_paths, msvd_video_paths
+from dualvgr.features.video import FAILED_VIDEO_FIX, DamagedVideo, VideoError, count_frames, failed_video_message
 
 MISSING_SHOWN = 20
+PROBLEM, DAMAGED = "problem", "damaged"
 
 
 @dataclass
@@ -29,18 +48,22 @@ class DatasetInventory:
     questions: dict[str, int]  # QA pairs per split
     videos_per_split: dict[str, int]
     video_paths: dict[int, Path]  # every video referenced by any split, by dataset video id
-    problems: dict[int, str] = field(default_factory=dict)  # video id -> "missing: path" / "unreadable: path"
+    problems: dict[int, str] = field(default_factory=dict)  # video id -> "missing: path" / "unreadable (...): path"
+    damaged: dict[int, str] = field(default_factory=dict)  # video id -> why ("only 17 of 36 frames decode (...)")
+    identities: dict[int, tuple[int, str]] = field(default_factory=dict)  # video id -> (size, sha256); (-1, "")
     fingerprint: str = ""
 
     @property
     def usable_videos(self) -> dict[int, Path]:
+        """Every video but the missing and unreadable ones (damaged videos are the feature stages' to record)."""
         return {vid: path for vid, path in self.video_paths.items() if vid not in self.problems}
 
 
 def inspect_dataset(
-    kind: str, root: Path, *, layout: str = "auto", mapping_file: str = "youtube_mapping.txt", progress: bool = True
+    kind: str, root: Path, *, layout: str = "auto", mapping_file: str = "youtube_mapping.txt", progress: bool = True,
+    cache: StatCache | None = None, workers: int = 0,
 ) -> DatasetInventory:
-    """Parse annotations, locate and open every video, fingerprint the whole."""
+    """Parse annotations, locate and decode every video (in ``workers`` processes; 0: this one), fingerprint."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"dataset root not found: {root} (set dataset.root to the folder with {{train,val,test}}_qa.json)")
@@ -55,12 +78,14 @@ def inspect_dataset(
         paths = msvd_video_paths(root, layout, mapping_file, all_ids)
         extra_files = {"mapping": root / mapping_file}
 
-    problems = {}
-    for vid, path in tqdm(paths.items(), desc="checking videos", unit="video", disable=not progress):
-        reason = video_problem(path)
-        if reason:
-            problems[vid] = f"{reason}: {path}"
-    inventory = DatasetInventory(
+    problems, damaged = {}, {}
+    for vid, verdict in zip(paths, _check_all(list(paths.values()), workers, progress)):
+        if verdict is not None:
+            category, text = verdict
+            (damaged if category == DAMAGED else problems)[vid] = text
+    cache = StatCache(None) if cache is None else cache
+    identities = {vid: _identity(path, cache) for vid, path in paths.items()}
+    return DatasetInventory(
         kind=kind,
         root=root,
         annotation_files=files,
@@ -68,32 +93,58 @@ def inspect_dataset(
         videos_per_split={split: len(ids) for split, ids in ids_by_split.items()},
         video_paths=paths,
         problems=problems,
+        damaged=damaged,
+        identities=identities,
+        fingerprint=dataset_fingerprint(files | extra_files, paths, identities, cache),
     )
-    inventory.fingerprint = dataset_fingerprint(files | extra_files, paths)
-    return inventory
 
 
-def video_problem(path: Path) -> str | None:
-    """None if OpenCV can open the file and decode its first frame, else why not."""
-    if not path.is_file():
-        return "missing"
-    capture = cv2.VideoCapture(str(path))
+def video_problem(path: Path) -> tuple[str, str] | None:
+    """None if every frame the container declares decodes, else (PROBLEM or DAMAGED, what is wrong)."""
     try:
-        if not capture.isOpened():
-            return "unreadable (OpenCV cannot open it)"
-        ok, _ = capture.read()
-        return None if ok else "unreadable (no decodable frame)"
-    finally:
-        capture.release()
+        count_frames(path)
+    except DamagedVideo as error:
+        return DAMAGED, error.reason
+    except VideoError as error:
+        if not path.is_file():
+            return PROBLEM, f"missing: {path}"
+        return PROBLEM, f"unreadable ({error.reason}): {path}"
+    except cv2.error as error:  # opened, then OpenCV itself failed midway
+        return DAMAGED, f"OpenCV failed while decoding it ({error})"
+    return None
 
 
-def dataset_fingerprint(files: dict[str, Path], videos: dict[int, Path]) -> str:
+def _check_all(paths: list[Path], workers: int, progress: bool) -> Iterable[tuple[str, str] | None]:
+    """:func:`video_problem` of each path, in order; decoding dominates, so several processes share it."""
+    bar = tqdm(total=len(paths), desc="checking videos", unit="video", disable=not progress)
+    with bar:
+        if workers < 1 or len(paths) < 2:
+            for path in paths:
+                yield video_problem(path)
+                bar.update()
+            return
+        # Chunks of several videos amortise the round trips; small enough that the bar still moves.
+        chunk = max(1, min(64, len(paths) // (8 * workers)))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for verdict in pool.map(video_problem, paths, chunksize=chunk):
+                yield verdict
+                bar.update()
+
+
+def _identity(path: Path, cache: StatCache) -> tuple[int, str]:
+    return (path.stat().st_size, cache.sha256(path)) if path.is_file() else (-1, "")
+
+
+def dataset_fingerprint(
+    files: dict[str, Path], videos: dict[int, Path], identities: dict[int, tuple[int, str]], cache: StatCache
+) -> str:
+    """sha256 over the annotation/mapping files' digests and every video's name, size and content digest."""
     digest = hashlib.sha256()
     for name, path in sorted(files.items()):
-        digest.update(f"{name}:{sha256_file(path)}\n".encode())
+        digest.update(f"{name}:{cache.sha256(path)}\n".encode())
     for vid, path in sorted(videos.items()):
-        size = path.stat().st_size if path.is_file() else -1
-        digest.update(f"{vid}:{path.name}:{size}\n".encode())
+        size, sha256 = identities[vid]
+        digest.update(f"{vid}:{path.name}:{size}:{sha256}\n".encode())
     return digest.hexdigest()
 
 
@@ -109,3 +160,18 @@ def problems_message(inventory: DatasetInventory, list_name: str) -> str:
         f"dataset.allow_missing_videos: true (recorded as a deviation; their questions are dropped)."
     )
 
+
+def damaged_message(inventory: DatasetInventory, list_name: str) -> str:
+    """The error shown when videos are truncated or damaged: one line for one video, else the first 20."""
+    ids = sorted(inventory.damaged)
+    if len(ids) == 1:
+        return failed_video_message(ids[0], inventory.video_paths[ids[0]], inventory.damaged[ids[0]])
+    lines = "\n".join(
+        f"  video {vid} ({inventory.video_paths[vid]}): {inventory.damaged[vid]}" for vid in ids[:MISSING_SHOWN]
+    )
+    more = len(ids) - MISSING_SHOWN
+    return (
+        f"{len(ids)} of {len(inventory.video_paths)} videos of {inventory.root} are truncated or damaged (they decode "
+        f"fewer frames than their container declares):\n{lines}" + (f"\n  ... and {more} more" if more > 0 else "")
+        + f"\nFull list: {list_name}. For each video: {FAILED_VIDEO_FIX}."
+    )

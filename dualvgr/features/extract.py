@@ -2,7 +2,9 @@
 
 Follows ``dualvgr-original.md`` §2 (procedure) and fixes its fragilities without changing its numbers:
 inference mode instead of autograd (B26), TF32 off unless asked (B40), clear errors or counted zero rows for
-bad videos (B21, B22), 2048-wide motion features or an error before anything runs (B20), ``ids`` int64 (B5).
+bad videos, truncated and damaged ones included (B21, B22), 2048-wide motion features or an error before
+anything runs (B20), ``ids`` int64 (B5). Everything about the network (builder, input transform, width) comes
+from the backbone registry entry that ``settings.backbone`` names (:mod:`~dualvgr.features.registry`).
 
 Work is split where it is cheapest: worker processes (a torch ``DataLoader`` over videos) decode only the
 frames the clips need and resize each distinct frame once; the main process normalises on the device and runs
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,13 +37,12 @@ from tqdm import tqdm
 
 from dualvgr.core.device import resolve_device, set_tf32
 from dualvgr.core.errors import DataError, SpecError
-from dualvgr.features.backbones import build_appearance_backbone, build_motion_backbone, fold_batchnorm
-from dualvgr.features.backbones.resnext3d import FEATURE_DIM
+from dualvgr.features.backbones import fold_batchnorm
 from dualvgr.features.hdf5 import FORMAT_VERSION, PartialFeatureFile, feature_dataset, ids_digest, resume_key
-from dualvgr.features.settings import AppearanceSettings, FeatureSettings, MotionSettings, check_motion_width
 from dualvgr.features.pillow_bicubic import resize_bicubic
-from dualvgr.features.transforms import FrameNormaliser, motion_clips
-from dualvgr.features.video import bgr_to_rgb, read_clip_frames
+from dualvgr.features.registry import Backbone, backbone_entry
+from dualvgr.features.settings import FeatureSettings
+from dualvgr.features.video import VideoError, bgr_to_rgb, read_clip_frames
 from dualvgr.features.weights import BackboneWeights
 
 
@@ -69,7 +70,7 @@ class ExtractionResult:
     seconds: float = 0.0  # decoding, forwards and writing; not building the network
     videos_per_second: float = 0.0  # this call's videos (extracted or failed) per second
     frames_per_second: float = 0.0  # clip frames (num_clips x frames_per_clip per video) per second
-    width: int = FEATURE_DIM
+    width: int = 0  # the backbone's feature width
     recounted_videos: int = 0  # videos whose container frame count was wrong (decoded twice)
 
 
@@ -94,9 +95,10 @@ class _VideoInputs(Dataset):
         job, settings = self.jobs[position], self.settings
         try:
             clip_frames = read_clip_frames(job.path, settings.num_clips, settings.frames_per_clip, channels="bgr")
-        except (DataError, cv2.error) as error:
-            reason = str(error) if isinstance(error, DataError) else f"{job.path}: {error}"
-            return {"position": position, "error": reason}
+        except (VideoError, cv2.error) as error:
+            if not isinstance(error, VideoError):
+                error = VideoError(job.path, f"OpenCV failed while decoding it ({error})")
+            return {"position": position, "error": str(error), "message": error.failed_video(job.video_id)}
         frames = resize_bicubic(clip_frames.frames, settings.image_size)  # (U, h, w, 3) BGR, each distinct frame once
         frames = bgr_to_rgb(frames)  # after resizing (channels resize independently: same values), smaller frames
         if settings.kind == "motion":
@@ -123,13 +125,6 @@ def _loader(jobs: Sequence[_Job], settings: FeatureSettings, *, num_workers: int
     )
 
 
-def _input_converter(settings: FeatureSettings, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """uint8 units on ``device`` -> the float32 network input (normalised frames, or 0..255 clips)."""
-    if isinstance(settings, AppearanceSettings):
-        return FrameNormaliser(*settings.mean_std, device)
-    return motion_clips
-
-
 def iter_network_inputs(
     videos: Sequence[tuple[int, str | os.PathLike]],
     settings: FeatureSettings,
@@ -144,31 +139,26 @@ def iter_network_inputs(
     """
     device = resolve_device(device) if isinstance(device, str) else device
     jobs, _ = _jobs_for_shard(videos, 0, 1, 1)
-    to_input = _input_converter(settings, device)
+    to_input = backbone_entry(settings.backbone, settings.kind).input_transform(settings, device)
     for item in _loader(jobs, settings, num_workers=num_workers, device=device):
         if item["error"]:
-            raise DataError(str(item["error"]))
+            raise DataError(str(item["message"]))
         yield jobs[int(item["position"])].video_id, to_input(item["units"].to(device, non_blocking=True))
 
 
 class _Network:
     """Backbone + input conversion on one device; uint8 units in, float32 features (units, width) out."""
 
-    def __init__(self, settings: FeatureSettings, weights: BackboneWeights, device: torch.device) -> None:
+    def __init__(
+        self, backbone: Backbone, settings: FeatureSettings, weights: BackboneWeights, device: torch.device
+    ) -> None:
         self.device = device
-        self.to_input = _input_converter(settings, device)
-        if isinstance(settings, AppearanceSettings):
-            model: nn.Module = build_appearance_backbone(weights)
-            channels_last = torch.channels_last
-        else:
-            model = build_motion_backbone(
-                weights, sample_size=settings.sample_size, sample_duration=settings.sample_duration
-            )
-            channels_last = torch.channels_last_3d
+        self.to_input = backbone.input_transform(settings, device)
+        model: nn.Module = backbone.build(weights, settings)
         # Inputs arrive channels-last (frames are HWC). On a CPU, oneDNN runs both networks faster in that
         # layout (measured 1.1-1.5x on 2 cores); with cuDNN in float32 the default layout was as fast or faster (H200:
         # ResNet-101 2361 vs 2056 frames/s), so there inputs are made contiguous instead.
-        self.memory_format = channels_last if device.type == "cpu" else torch.contiguous_format
+        self.memory_format = backbone.cpu_memory_format if device.type == "cpu" else torch.contiguous_format
         self.model = fold_batchnorm(model).to(device=device, memory_format=self.memory_format)
 
     def __call__(self, units: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -254,16 +244,17 @@ def extract_features(
     keeps videos apart, in chunks of :data:`DEFAULT_CHUNK` for the device. Either way a video's features do
     not depend on sharding or resuming (see the module docstring). ``num_workers`` processes decode in
     parallel (0: this process; on a CPU-only machine they take cores from the network, so 0 is best there).
-    With ``allow_failed`` a video that cannot be decoded becomes a zero row listed in the result and in the
-    file's ``failed_ids``; otherwise it raises :class:`DataError` naming it. ``attrs`` (e.g. the spec hash)
-    are stored on the file. ``tf32`` stays off for faithful features (B40). An interrupted call leaves
-    ``<out>.partial.h5``; calling again with the same arguments resumes it. ``out_path`` is replaced, once
-    complete, if it exists.
+    A failed video (missing, unopenable, or decoding fewer frames than its container declares: see
+    :mod:`~dualvgr.features.video`) raises :class:`DataError` naming it, its frame counts and the fix; with
+    ``allow_failed`` (the stages' ``features.allow_failed_videos``) it becomes a zero row listed in the result
+    and in the file's ``failed_ids``. ``attrs`` (e.g. the spec hash) are stored on the file. ``tf32`` stays
+    off for faithful features (B40). An interrupted call leaves ``<out>.partial.h5``; calling again with the
+    same arguments resumes it. ``out_path`` is replaced, once complete, if it exists.
     """
-    if weights.backbone != settings.backbone:
-        raise SpecError(f"{settings.kind} features need {settings.backbone} weights, got {weights.backbone} weights")
-    if isinstance(settings, MotionSettings):
-        settings.check_pooling()  # B20, before any decoding or network
+    backbone = backbone_entry(settings.backbone, settings.kind)
+    if weights.backbone != backbone.name:
+        raise SpecError(f"{settings.kind} features need {backbone.name} weights, got {weights.backbone} weights")
+    backbone.check_settings(settings)  # e.g. B20, before any decoding or network
     if batch_size is not None and batch_size < 1:
         raise SpecError(f"batch_size must be >= 1 or None (each video on its own), got {batch_size}")
     jobs, all_ids = _jobs_for_shard(videos, shard_index, num_shards, _group_size(settings, batch_size))
@@ -272,7 +263,7 @@ def extract_features(
     output = PartialFeatureFile.open(
         Path(out_path),
         dataset=feature_dataset(settings.kind),
-        row_shape=settings.feature_shape,
+        row_shape=settings.feature_shape(backbone.feature_dim),
         ids=np.asarray([job.video_id for job in jobs], dtype=np.int64),
         attrs=file_attrs,
         resume_key=key,
@@ -283,11 +274,11 @@ def extract_features(
         pending = [job for job in jobs if job.group in unfinished]  # whole groups, so forwards are as in one run
         device = resolve_device(device) if isinstance(device, str) else device
         chunk = batch_size or DEFAULT_CHUNK["cuda" if device.type == "cuda" else "cpu", settings.kind]
-        run = _Run(settings, output, allow_failed=allow_failed, chunk=chunk)
+        run = _Run(backbone, settings, output, allow_failed=allow_failed, chunk=chunk)
         seconds = 0.0
         if pending:
             with _Numerics(tf32=tf32):
-                network = _Network(settings, weights, device)
+                network = _Network(backbone, settings, weights, device)
                 started = time.perf_counter()  # the loop only: building and loading the network is set-up
                 already_done = len(jobs) - len(pending)
                 run.go(pending, network, num_workers=num_workers, progress=progress, already_done=already_done)
@@ -306,6 +297,7 @@ def extract_features(
         seconds=seconds,
         videos_per_second=handled / seconds if seconds else 0.0,
         frames_per_second=handled * settings.num_clips * settings.frames_per_clip / seconds if seconds else 0.0,
+        width=backbone.feature_dim,
         recounted_videos=run.recounted,
     )
 
@@ -332,9 +324,10 @@ class _Run:
     """The loop of one call: decode in workers, one forward pass per group of videos, write rows as groups finish."""
 
     def __init__(
-        self, settings: FeatureSettings, output: PartialFeatureFile, *, allow_failed: bool, chunk: int
+        self, backbone: Backbone, settings: FeatureSettings, output: PartialFeatureFile, *, allow_failed: bool,
+        chunk: int,
     ) -> None:
-        self.settings, self.output, self.allow_failed = settings, output, allow_failed
+        self.backbone, self.settings, self.output, self.allow_failed = backbone, settings, output, allow_failed
         self.chunk = chunk  # network inputs per forward
         self.failed: dict[int, FailedVideo] = {}  # by row
         self.recounted = 0
@@ -355,7 +348,7 @@ class _Run:
                     bar.update(len(waiting))
                     waiting = []
                 if item["error"]:
-                    self._fail(job, str(item["error"]))
+                    self._fail(job, str(item["error"]), str(item["message"]))
                     bar.update(1)
                     continue
                 self.recounted += bool(item["recounted"])
@@ -364,16 +357,17 @@ class _Run:
                 self._forward(waiting, network)
                 bar.update(len(waiting))
 
-    def _fail(self, job: _Job, reason: str) -> None:
+    def _fail(self, job: _Job, reason: str, message: str) -> None:
         if not self.allow_failed:
-            raise DataError(f"{reason}\n  (video id {job.video_id}; pass allow_failed to write a zero row and go on)")
+            raise DataError(message)
         self.failed[job.row] = FailedVideo(job.video_id, job.path, reason)
 
     def _forward(self, waiting: list[tuple[_Job, dict[str, object]]], network: _Network) -> None:
         units = waiting[0][1]["units"] if len(waiting) == 1 else torch.cat([item["units"] for _, item in waiting])
         features = network(units, self.chunk)  # (units, width)
         if not self.width_checked:
-            self._check_width(features.shape[1])
+            self.backbone.check_width(features.shape[1], self.settings, where=str(self.output.out_path))
+            self.width_checked = True
         rows, per_video, offset = [], [], 0
         for job, item in waiting:
             count = len(item["units"])
@@ -381,10 +375,3 @@ class _Run:
             rows.append(job.row)
             offset += count
         self.output.write(rows, per_video)
-
-    def _check_width(self, width: int) -> None:
-        if isinstance(self.settings, MotionSettings):
-            check_motion_width(width, self.settings, where=str(self.output.out_path))  # B20, second guard
-        elif width != FEATURE_DIM:
-            raise DataError(f"{self.output.out_path}: appearance features are {width} wide, expected {FEATURE_DIM}")
-        self.width_checked = True

@@ -1,11 +1,12 @@
-"""What one feature extraction samples and feeds its backbone: clips, frame size, normalisation.
+"""What one feature extraction samples and feeds its backbone: clips, frame size, normalisation, which backbone.
 
 Defaults are the original's faithful values (``dualvgr-original.md`` §2.2-2.5, checklist §6); ``num_clips`` has
 none because it must equal the model's ``num_of_nodes`` (8/16/20 per data set; the original's default 24 matched
 none of them, B27). The motion network's pooling kernel is sized by ``sample_size``/``sample_duration``,
 separately from the frames actually fed (``image_size``): a mismatch is how the original produced 32768-wide
 features (B20), so :meth:`MotionSettings.check_pooling` refuses it before any network runs and
-:func:`explain_motion_width` words the diagnosis for every place that meets such a width.
+:func:`explain_motion_width` words the diagnosis for every place that meets such a width. ``backbone`` names a
+registry entry (:mod:`dualvgr.features.registry`), which owns the network itself.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ class AppearanceSettings:
     frames_per_clip: int = 16  # the original's clips; ResNet runs per frame, so any count works
     image_size: tuple[int, int] = (224, 224)  # (height, width) fed to the network; an int means square
     normalisation: str = "original"  # 'original' keeps std 0.224 (B25); 'torchvision' uses 0.225
+    backbone: str = "resnet101"  # an appearance entry of the backbone registry
 
     kind: ClassVar[str] = "appearance"
-    backbone: ClassVar[str] = "resnet101"
 
     def __post_init__(self) -> None:
         _check_counts(self.num_clips, self.frames_per_clip)
@@ -76,9 +77,9 @@ class AppearanceSettings:
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         return NORMALISATIONS[self.normalisation]
 
-    @property
-    def feature_shape(self) -> tuple[int, ...]:
-        return (self.num_clips, self.frames_per_clip, FEATURE_DIM)  # per video
+    def feature_shape(self, feature_dim: int) -> tuple[int, ...]:
+        """One video's features for a backbone ``feature_dim`` wide: a vector per clip frame."""
+        return (self.num_clips, self.frames_per_clip, feature_dim)
 
     def attrs(self) -> dict[str, object]:
         mean, std = self.mean_std
@@ -94,9 +95,9 @@ class MotionSettings:
     image_size: tuple[int, int] = (112, 112)  # (height, width) fed; must suit sample_size (B20)
     sample_size: int = 112  # frame size the fixed pooling kernel is built for (Hara's default)
     sample_duration: int = 16  # clip length the fixed pooling kernel is built for (Hara's default)
+    backbone: str = "resnext101"  # a motion entry of the backbone registry
 
     kind: ClassVar[str] = "motion"
-    backbone: ClassVar[str] = "resnext101"
     normalisation: ClassVar[str] = "none"  # raw 0..255, no mean subtraction (§2.3), unlike Hara's own pipeline
 
     def __post_init__(self) -> None:
@@ -117,9 +118,9 @@ class MotionSettings:
         """Width the network will produce for these frames: 2048 x pooled positions."""
         return FEATURE_DIM * math.prod(self.pooled_grid)
 
-    @property
-    def feature_shape(self) -> tuple[int, ...]:
-        return (self.num_clips, FEATURE_DIM)  # per video
+    def feature_shape(self, feature_dim: int) -> tuple[int, ...]:
+        """One video's features for a backbone ``feature_dim`` wide: a vector per clip."""
+        return (self.num_clips, feature_dim)
 
     def check_pooling(self) -> None:
         """Refuse, before running anything, frames whose pooled map is not a single position (B20)."""

@@ -2,9 +2,11 @@
 
 Input: the data stage's ``videos.json``; ``features.*`` of the spec; the backbone weights file when a path.
 Output: ``<dataset>_<kind>_feat.h5`` (dualvgr-original.md §1.4, §2.6) and ``failed_videos.json``.
-Logs the weights' source and sha256 (random weights as a deviation), extraction speed, failures and the
-feature width. With ``features.num_shards`` > 1, shards run in parallel processes (one GPU each where there are
-several) and are merged into a file identical to a single-process run.
+``features.<kind>.backbone`` names the network's registry entry (:mod:`dualvgr.features.registry`), whose
+fingerprint parameters enter the stage's. Logs the weights' source and sha256 (random weights as a
+deviation), extraction speed, failures (truncated or damaged videos too, with ``features.allow_failed_videos``)
+and the feature width. With ``features.num_shards`` > 1, shards run in parallel processes (one GPU each where
+there are several) and are merged into a file identical to a single-process run.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
 from dualvgr.data.stage import load_manifest
 from dualvgr.features.extract import ExtractionResult, extract_features
 from dualvgr.features.hdf5 import merge_shards
+from dualvgr.features.registry import backbone_entry, named_sources
 from dualvgr.features.settings import AppearanceSettings, MotionSettings
-from dualvgr.features.weights import BackboneWeights, resolve_weights
+from dualvgr.features.weights import BackboneWeights
 
-NAMED_WEIGHTS = ("imagenet", "kinetics", "random")
 RANDOM_WEIGHTS_SEED = 0  # random backbones are still deterministic, so their features can be cached
 
 
@@ -37,12 +39,12 @@ def feature_settings(spec: ExperimentSpec, kind: str) -> AppearanceSettings | Mo
         section = features.appearance
         return AppearanceSettings(
             num_clips=features.num_clips, frames_per_clip=section.frames_per_clip,
-            image_size=section.image_size, normalisation=section.normalization,
+            image_size=section.image_size, normalisation=section.normalization, backbone=section.backbone,
         )
     section = features.motion
     return MotionSettings(
         num_clips=features.num_clips, frames_per_clip=section.frames_per_clip, image_size=section.image_size,
-        sample_size=section.sample_size,
+        sample_size=section.sample_size, backbone=section.backbone,
     )
 
 
@@ -52,8 +54,10 @@ def _section(spec: ExperimentSpec, kind: str):
 
 def feature_params(spec: ExperimentSpec, kind: str) -> dict:
     section = _section(spec, kind)
+    settings = feature_settings(spec, kind)
     return {
-        "settings": feature_settings(spec, kind).attrs(),
+        "settings": settings.attrs(),
+        "backbone": backbone_entry(settings.backbone, kind).fingerprint(settings),
         "weights": section.weights,
         "allow_random_weights": spec.features.allow_random_weights,
         "allow_failed_videos": spec.features.allow_failed_videos,
@@ -62,7 +66,7 @@ def feature_params(spec: ExperimentSpec, kind: str) -> dict:
 
 def feature_external_inputs(spec: ExperimentSpec, kind: str) -> dict | None:
     weights = _section(spec, kind).weights
-    if weights in NAMED_WEIGHTS:
+    if weights in named_sources():
         return None
     path = Path(weights).expanduser()
     return file_identity(path, stat_cache(spec)) if path.is_file() else {"missing": str(path)}
@@ -72,8 +76,10 @@ def run_features(ctx: StageContext, kind: str) -> StageResult:
     spec = ctx.spec
     section = _section(spec, kind)
     settings = feature_settings(spec, kind)
-    weights = resolve_weights(section.weights, settings.backbone, allow_random=spec.features.allow_random_weights,
-                              seed=RANDOM_WEIGHTS_SEED)
+    weights = backbone_entry(settings.backbone, kind).resolve_weights(
+        section.weights, allow_random=spec.features.allow_random_weights, seed=RANDOM_WEIGHTS_SEED,
+        cache=stat_cache(spec),
+    )
     _log_weights(ctx, kind, weights)
     manifest = load_manifest(ctx.input("data", "manifest"))
     videos = sorted(manifest["videos"].items())
@@ -153,7 +159,9 @@ def _extract_one(job: dict) -> ExtractionResult:
 def _stage(kind: str) -> Stage:
     return Stage(
         name=kind,
-        version="3",  # 3: random backbones get calibrated BatchNorm statistics and damped 3D branches
+        # 3: random backbones get calibrated BatchNorm statistics and damped 3D branches; 4: a video decoding fewer
+        # frames than its container declares is a failed video, no longer sampled from what decodes.
+        version="4",
         params=lambda spec: feature_params(spec, kind),
         run=lambda ctx: run_features(ctx, kind),
         upstream=lambda spec: ("data",),

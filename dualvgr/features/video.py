@@ -9,12 +9,21 @@ count the frames ourselves; ``retrieve()`` runs only for frames the clips use. W
 on T, known only at the end: we guess them from ``CAP_PROP_FRAME_COUNT`` and, when the real count differs
 and a needed frame was skipped, decode a second time (counted in ``decode_passes``).
 
-``read()`` is ``grab()`` then ``retrieve()``, so the counts agree unless a frame grabs but fails to convert;
-such a frame among those we retrieve ends the video at that point, as it ended the original's loop.
+A container that declares more frames than decode is a **failed video**, not a short one. Truncating an MJPG
+AVI keeps its header's count (17 of 36 frames decode from half the bytes), garbage inside an MPEG-4 stream stops
+the decoder midway (18 of 36), and the original's loop sampled its clips from whatever was left, silently. So
+the walk must reach ``CAP_PROP_FRAME_COUNT`` whenever the container gives one (> 0); the price is that a whole
+video whose container over-declares (a count estimated from the duration) fails too, with the counts in the
+message. A container declaring fewer frames than decode was only a wrong guess (the second pass above). A
+wanted frame that grabs but does not convert (``read()`` would fail there) is a failed video as well. Both raise
+:class:`DamagedVideo`; the feature stages then stop, or record a zero row with ``features.allow_failed_videos``.
+Damage FFmpeg conceals cannot be seen here: a few garbage bytes inside one JPEG or MPEG-4 frame decode to a
+smeared frame and every frame still comes out; only the dataset's content fingerprint notices such a change
+against an earlier run.
 
 Retrieved frames go straight into one preallocated buffer. BGR->RGB is a channel reversal, the same pure
 permutation as the original's split/merge; the extraction does it after resizing. Missing, unreadable and
-frameless videos are :class:`DataError` naming the file (the original gave T = 0 and an IndexError, B22, or
+frameless videos are :class:`VideoError` naming the file (the original gave T = 0 and an IndexError, B22, or
 died on ``cv2.waitKey`` under headless OpenCV, B21: nothing here touches the GUI).
 """
 
@@ -46,18 +55,50 @@ class ClipFrames:
         return self.frames[self.index]  # (N, F, H, W, 3)
 
 
+FAILED_VIDEO_FIX = (
+    "replace it, or set features.allow_failed_videos: true to record it as failed (a zero row, audited as a "
+    "deviation)"
+)
+
+
+def failed_video_message(video_id: int, path: str | os.PathLike, reason: str) -> str:
+    """The error a stage shows for a failed video: which one, why, and the two ways out."""
+    return f"video {video_id} ({path}): {reason}; {FAILED_VIDEO_FIX}"
+
+
+class VideoError(DataError):
+    """A video that cannot be decoded completely; ``reason`` says why without the path (callers add their own)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str, message: str | None = None) -> None:
+        self.path, self.reason = Path(path), reason
+        super().__init__(message or f"{path}: {reason}")
+
+    def failed_video(self, video_id: int) -> str:
+        return failed_video_message(video_id, self.path, self.reason)
+
+
+class DamagedVideo(VideoError):
+    """The video opens and some frames decode, but not all it declares: truncated, or damaged midway."""
+
+
 def _open(path: Path) -> cv2.VideoCapture:
     if not path.is_file():
-        raise DataError(f"video file not found: {path}")
+        raise VideoError(path, "the file does not exist", f"video file not found: {path}")
     if not os.access(path, os.R_OK):
-        raise DataError(f"video file not readable (permissions): {path}")
+        reason = "the file is not readable: check its permissions"
+        raise VideoError(path, reason, f"video file not readable (permissions): {path}")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise DataError(
-            f"cannot open video {path}: OpenCV's video backends cannot read it (corrupt file, unsupported "
-            f"container or codec, or not a video)"
+        reason = (
+            "OpenCV's video backends cannot open it: a corrupt file, an unsupported container or codec, or not a video"
         )
+        raise VideoError(path, reason, f"cannot open video {path}: {reason}")
     return capture
+
+
+def _declared_frames(capture: cv2.VideoCapture) -> int:
+    """The container's frame count, 0 when it gives none (metadata: checked against the decoded count)."""
+    return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
 
 
 def bgr_to_rgb(frames: np.ndarray) -> np.ndarray:
@@ -106,6 +147,14 @@ class _FrameStore:
         self.extra.update(other.extra)
 
 
+class _FrameFailed(Exception):
+    """A frame grabbed but did not convert (``read()`` fails there): the video is damaged at ``frame``."""
+
+    def __init__(self, frame: int) -> None:
+        super().__init__(f"frame {frame} does not convert")
+        self.frame = frame
+
+
 def _walk(
     capture: cv2.VideoCapture, wanted: Sequence[int], *, stop_after: int | None = None
 ) -> tuple[_FrameStore, int]:
@@ -115,11 +164,46 @@ def _walk(
     try:
         while (stop_after is None or count <= stop_after) and capture.grab():
             if count in wanted_set and not store.retrieve(capture, count):
-                break  # read() would have failed here: the original's video ends at this frame
+                raise _FrameFailed(count)
             count += 1
     finally:
         capture.release()
     return store, count
+
+
+def _walk_checked(
+    path: Path, capture: cv2.VideoCapture, wanted: Sequence[int], declared: int
+) -> tuple[_FrameStore, int]:
+    """:func:`_walk` over the whole video, whose result must be complete (:func:`check_complete`)."""
+    try:
+        store, total = _walk(capture, wanted)
+    except _FrameFailed as failed:
+        of = f" of {declared}" if declared else ""
+        raise DamagedVideo(
+            path, f"frame {failed.frame}{of} decodes but does not convert to an image (the file is damaged)"
+        ) from None
+    check_complete(path, total, declared)
+    return store, total
+
+
+def check_complete(path: Path, decoded: int, declared: int) -> None:
+    """Refuse a video that decodes no frame, or fewer frames than its container declares (module docstring)."""
+    if decoded == 0:
+        raise VideoError(
+            path, "no frame decodes: the file is empty, truncated or not a video OpenCV can decode",
+            f"{path}: 0 frames decoded, cannot sample clips; the file is empty, truncated or not a video OpenCV can "
+            f"decode (the original crashed here with IndexError, B22)",
+        )
+    if decoded < declared:
+        raise DamagedVideo(path, f"only {decoded} of {declared} frames decode (the file is truncated or damaged)")
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """Decode every frame of ``path`` (no colour conversion) and return T; :class:`VideoError` if it is not whole."""
+    path = Path(path)
+    capture = _open(path)
+    _, decoded = _walk_checked(path, capture, (), _declared_frames(capture))
+    return decoded
 
 
 def read_clip_frames(
@@ -134,19 +218,22 @@ def read_clip_frames(
         raise ValueError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
     path = Path(path)
     capture = _open(path)
-    hint = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # metadata: a guess of T, checked below
-    guessed = clip_frame_indices(hint, num_clips, frames_per_clip) if hint > 0 else np.empty(0, np.int64)
-    store, total = _walk(capture, np.unique(guessed).tolist())
-    indices = clip_frame_indices(total, num_clips, frames_per_clip, source=str(path))  # (N, F); T = 0 raises
+    declared = _declared_frames(capture)  # metadata: a guess of T, and the least the walk must reach
+    guessed = clip_frame_indices(declared, num_clips, frames_per_clip) if declared else np.empty(0, np.int64)
+    store, total = _walk_checked(path, capture, np.unique(guessed).tolist(), declared)
+    indices = clip_frame_indices(total, num_clips, frames_per_clip, source=str(path))  # (N, F)
     frame_ids, index = np.unique(indices, return_inverse=True)
     missing = [int(i) for i in frame_ids if int(i) not in store]
     passes = 1
-    if missing:  # the container's frame count was wrong: the centres moved
-        more, _ = _walk(_open(path), missing, stop_after=max(missing))
+    if missing:  # the container declared fewer frames than decode: the centres moved
+        try:
+            more, _ = _walk(_open(path), missing, stop_after=max(missing))
+        except _FrameFailed as failed:
+            raise DamagedVideo(path, f"frame {failed.frame} decodes but does not convert on a second pass") from None
         store.update(more)
         passes = 2
         if any(i not in store for i in missing):
-            raise DataError(f"{path}: frames {missing[:5]} could not be decoded again on a second pass")
+            raise DamagedVideo(path, f"frames {missing[:5]} could not be decoded again on a second pass")
     frames = store.take(frame_ids.tolist())  # (U, H, W, 3) BGR
     if channels == "rgb":
         frames = bgr_to_rgb(frames)

@@ -1,17 +1,21 @@
 """Backbone weights as values that carry their provenance: source, file, sha256 (house style item 7).
 
-Sources (``dualvgr-original.md`` §2.4-2.5, bugs B7, B10):
+Sources (``dualvgr-original.md`` §2.4-2.5, bugs B7, B10); which named ones a backbone accepts is its registry
+entry's business (:mod:`dualvgr.features.registry`), this module only implements them:
 
 - a file path: any torch checkpoint holding a state dict, bare or wrapped as ``{'state_dict': ...}`` (Hara's
   ``resnext-101-kinetics.pth`` adds ``epoch``/``arch``/``optimizer``); a ``module.`` prefix left by
   ``nn.DataParallel`` is stripped; loading is ``strict=True``; the file's sha256 is recorded.
-- ``imagenet`` (appearance only): torchvision's IMAGENET1K_V1 ResNet-101 file, the weights of the original's
+- ``imagenet`` (ResNet-101): torchvision's IMAGENET1K_V1 file, the weights of the original's
   ``pretrained=True`` (not V2, B7), read offline from torchvision's cache; its name carries the first 8 hex
   digits of its sha256, which we check.
-- ``kinetics`` (motion): not downloadable (Hara distributes it from a shared drive), so it is an error asking
-  for the file's path.
+- ``kinetics`` (3D ResNeXt-101): not downloadable (Hara distributes it from a shared drive), so it is an error
+  asking for the file's path.
 - ``random``: the architecture's own initialisation from a fixed seed (shards and reruns get identical
   weights). Refused unless the caller allows it: the features are meaningless except as plumbing.
+
+Files are hashed through a :class:`~dualvgr.core.fingerprint.StatCache` (a 170 MB checkpoint is read once, not
+on every run); without one, they are hashed every time.
 """
 
 from __future__ import annotations
@@ -27,10 +31,8 @@ from torch import nn
 from torchvision.models import ResNet101_Weights
 
 from dualvgr.core.errors import DataError, SpecError
-from dualvgr.core.fingerprint import sha256_file
+from dualvgr.core.fingerprint import StatCache
 
-BACKBONES = ("resnet101", "resnext101")
-NAMED_SOURCES = {"resnet101": ("imagenet", "random"), "resnext101": ("kinetics", "random")}
 IMAGENET_WEIGHTS = ResNet101_Weights.IMAGENET1K_V1  # = the original's pretrained=True (B7)
 KINETICS_FILE = "resnext-101-kinetics.pth"
 KINETICS_SOURCE = (
@@ -42,7 +44,7 @@ KINETICS_SOURCE = (
 class BackboneWeights:
     """Which weights a backbone gets and where they came from."""
 
-    backbone: str  # 'resnet101' (appearance) or 'resnext101' (motion)
+    backbone: str  # the registry name of the backbone they fit ('resnet101', 'resnext101')
     source: str  # 'file', 'imagenet' or 'random'
     path: Path | None = None  # the file read, for 'file' and 'imagenet'
     sha256: str | None = None  # of that file
@@ -66,63 +68,65 @@ class BackboneWeights:
         }
 
 
+@dataclass(frozen=True)
+class WeightRequest:
+    """What a named weights source is asked for: the backbone, and the caller's permissions."""
+
+    backbone: str
+    checkpoint_hint: str  # what a checkpoint for this backbone is, for messages ("a checkpoint path or 'imagenet'")
+    allow_random: bool
+    seed: int
+    cache: StatCache
+
+
+def random_weights(request: WeightRequest) -> BackboneWeights:
+    if not request.allow_random:
+        raise SpecError(
+            f"{request.backbone}: random weights refused: the features would carry no visual information. For a "
+            f"demo or a test, allow them explicitly (features.allow_random_weights: true); otherwise give "
+            f"{request.checkpoint_hint}"
+        )
+    return BackboneWeights(request.backbone, "random", seed=request.seed)
+
+
+def kinetics_weights(request: WeightRequest) -> BackboneWeights:
+    raise SpecError(
+        f"{request.backbone}: 'kinetics' weights cannot be downloaded automatically; download {KINETICS_FILE} "
+        f"from {KINETICS_SOURCE} and give its path as the motion weights (the original looked for "
+        f"./pretrained/{KINETICS_FILE} relative to the working directory, B10)"
+    )
+
+
 def imagenet_weights_path() -> Path:
     """Where torchvision's cache keeps the IMAGENET1K_V1 ResNet-101 file ($TORCH_HOME/hub/checkpoints/...)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_WEIGHTS.url.rsplit("/", 1)[-1]
 
 
-def resolve_weights(
-    source: str | os.PathLike, backbone: str, *, allow_random: bool = False, seed: int = 0
-) -> BackboneWeights:
-    """Turn a weights source (a path, ``imagenet``, ``kinetics`` or ``random``) into a checked value."""
-    if backbone not in BACKBONES:
-        raise SpecError(f"unknown backbone '{backbone}': expected one of {', '.join(BACKBONES)}")
-    if isinstance(source, str) and source in ("imagenet", "kinetics", "random"):
-        if source not in NAMED_SOURCES[backbone]:
-            raise SpecError(
-                f"weights '{source}' do not exist for {backbone}: use one of {', '.join(NAMED_SOURCES[backbone])} "
-                f"or a checkpoint path"
-            )
-        if source == "random":
-            if not allow_random:
-                raise SpecError(
-                    f"{backbone}: random weights refused: the features would carry no visual information. For a "
-                    f"demo or a test, allow them explicitly (features.allow_random_weights: true); otherwise "
-                    f"give a checkpoint path"
-                    + (" or 'imagenet'" if backbone == "resnet101" else f" ({KINETICS_FILE})")
-                )
-            return BackboneWeights(backbone, "random", seed=seed)
-        if source == "kinetics":
-            raise SpecError(
-                f"{backbone}: 'kinetics' weights cannot be downloaded automatically; download {KINETICS_FILE} "
-                f"from {KINETICS_SOURCE} and give its path as the motion weights (the original looked for "
-                f"./pretrained/{KINETICS_FILE} relative to the working directory, B10)"
-            )
-        return _imagenet_weights()
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise DataError(f"{backbone}: weights file not found: {path}")
-    return BackboneWeights(backbone, "file", path=path, sha256=sha256_file(path))
-
-
-def _imagenet_weights() -> BackboneWeights:
+def imagenet_weights(request: WeightRequest) -> BackboneWeights:
     path = imagenet_weights_path()
     if not path.is_file():
         raise DataError(
-            f"resnet101: ImageNet weights (IMAGENET1K_V1, the original's pretrained=True) not found at {path}. "
-            f"This harness does not download during a run: fetch {IMAGENET_WEIGHTS.url} on a machine with "
-            f"internet access and place it at {path} (the directory follows $TORCH_HOME), or give the file's "
+            f"{request.backbone}: ImageNet weights (IMAGENET1K_V1, the original's pretrained=True) not found at "
+            f"{path}. This harness does not download during a run: fetch {IMAGENET_WEIGHTS.url} on a machine "
+            f"with internet access and place it at {path} (the directory follows $TORCH_HOME), or give the file's "
             f"path as the appearance weights"
         )
-    digest = sha256_file(path)
+    digest = request.cache.sha256(path)
     expected_prefix = path.stem.rsplit("-", 1)[-1]  # torchvision names files <arch>-<sha256[:8]>.pth
     if not digest.startswith(expected_prefix):
         raise DataError(
-            f"resnet101: {path} has sha256 {digest}, but its name promises a hash starting {expected_prefix}: the "
-            f"file is corrupt or not IMAGENET1K_V1 (V2 would change the features, B7); download "
-            f"{IMAGENET_WEIGHTS.url} again"
+            f"{request.backbone}: {path} has sha256 {digest}, but its name promises a hash starting "
+            f"{expected_prefix}: the file is corrupt or not IMAGENET1K_V1 (V2 would change the features, B7); "
+            f"download {IMAGENET_WEIGHTS.url} again"
         )
-    return BackboneWeights("resnet101", "imagenet", path=path, sha256=digest)
+    return BackboneWeights(request.backbone, "imagenet", path=path, sha256=digest)
+
+
+def file_weights(path: str | os.PathLike, backbone: str, cache: StatCache) -> BackboneWeights:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{backbone}: weights file not found: {path}")
+    return BackboneWeights(backbone, "file", path=path, sha256=cache.sha256(path, progress=True))
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

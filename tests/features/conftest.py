@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,42 +81,41 @@ def motion_settings() -> MotionSettings:
 
 @pytest.fixture(scope="session", autouse=True)
 def _reuse_built_backbones():
-    """Build each (weights, pooling) backbone once per session: construction dominates these tests' time.
-
-    The builders themselves are tested in test_weights.py; inference never changes a built network.
+    """Build each (backbone, weights, fingerprint parameters) network once per session: construction dominates
+    these tests' time. The builders themselves are tested in test_weights.py; inference never changes a network.
     """
-    from dualvgr.features import extract
+    from dualvgr.features.registry import BACKBONES
 
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("build_appearance_backbone", "build_motion_backbone"):
-            patch.setattr(extract, name, _memoised(getattr(extract, name)))
+        for name, entry in list(BACKBONES.items()):
+            patch.setitem(BACKBONES, name, dataclasses.replace(entry, build=_memoised(entry)))
         yield
 
 
 _BUILT: dict[tuple, object] = {}
 
 
-def _memoised(build):
-    def cached(weights, **kwargs):
-        key = (build.__name__, weights, tuple(sorted(kwargs.items())))
+def _memoised(entry):
+    def cached(weights, settings):
+        key = (entry.name, weights, json.dumps(entry.fingerprint(settings), sort_keys=True))
         if key not in _BUILT:
-            _BUILT[key] = build(weights, **kwargs)
+            _BUILT[key] = entry.build(weights, settings)
         return _BUILT[key]
 
     return cached
 
 
 @pytest.fixture(scope="session")
-def appearance_model(appearance_weights, _reuse_built_backbones):
+def appearance_model(appearance_weights, appearance_settings, _reuse_built_backbones):
     """The ResNet-101 (random, seed 0) that extractions with ``appearance_weights`` use."""
-    from dualvgr.features import extract
+    from dualvgr.features.registry import BACKBONES
 
-    return extract.build_appearance_backbone(appearance_weights)
+    return BACKBONES["resnet101"].build(appearance_weights, appearance_settings)
 
 
 @pytest.fixture(scope="session")
-def motion_model(motion_weights, _reuse_built_backbones):
+def motion_model(motion_weights, motion_settings, _reuse_built_backbones):
     """The 3D ResNeXt-101 (random, seed 0, pooling for 8 frames of 32x32) of ``motion_settings``."""
-    from dualvgr.features import extract
+    from dualvgr.features.registry import BACKBONES
 
-    return extract.build_motion_backbone(motion_weights, sample_size=32, sample_duration=8)
+    return BACKBONES["resnext101"].build(motion_weights, motion_settings)

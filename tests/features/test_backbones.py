@@ -120,7 +120,7 @@ def test_random_backbones_give_unit_scale_features():
     """Random weights get BatchNorm statistics from seeded noise, so eval-mode features stay O(1) instead of
     growing to ~1e4 (appearance) or exploding where the last stage sees one position per clip (motion at 32x32)."""
     from dualvgr.features.backbones import build_appearance_backbone, build_motion_backbone
-    from dualvgr.features.weights import resolve_weights
+    from dualvgr.features.registry import resolve_weights
 
     torch.manual_seed(1)
     appearance = build_appearance_backbone(resolve_weights("random", "resnet101", allow_random=True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from dualvgr.features import (
 from dualvgr.features import extract as extract_module
 from dualvgr.features import reference
 from dualvgr.features.hdf5 import PartialFeatureFile
+from dualvgr.features.registry import BACKBONES
 
 
 def _extract(videos, settings, weights, out, **options):
@@ -156,15 +159,75 @@ def test_workers_and_packing_do_not_change_features(
     assert np.array_equal(datasets_a["ids"], datasets_b["ids"]) and attrs_a == attrs_b
 
 
+FIX = (
+    "replace it, or set features.allow_failed_videos: true to record it as failed (a zero row, audited as a "
+    "deviation)"
+)
+
+
 def test_b22_missing_or_corrupt_video_is_an_error_naming_it(videos, motion_settings, motion_weights, tmp_path):
     corrupt = tmp_path / "corrupt.avi"
     corrupt.write_bytes(b"RIFF" + bytes(2000))
-    for bad in (tmp_path / "missing.avi", corrupt):
+    reasons = {
+        tmp_path / "missing.avi": "the file does not exist",
+        corrupt: "OpenCV's video backends cannot open it: a corrupt file, an unsupported container or codec, or "
+        "not a video",
+    }
+    for bad, reason in reasons.items():
         out = tmp_path / "motion.h5"
-        with pytest.raises(DataError, match=str(bad)) as error:
+        with pytest.raises(DataError) as error:
             _extract([*videos, (1, bad)], motion_settings, motion_weights, out)  # id 1 comes first
-        assert "video id 1" in str(error.value) and "allow_failed" in str(error.value)
+        assert str(error.value) == f"video 1 ({bad}): {reason}; {FIX}"
         assert not out.exists(), "no output file after a failed extraction"
+
+
+def _damaged_copies(video_factory, tmp_path):
+    """A 36-frame MJPG AVI cut to half its bytes, and a 36-frame mp4v MP4 with 2000 bytes overwritten midway
+    (same size): the two ways a video stops decoding early. With their frame counts by the original's loop."""
+    avi = video_factory("whole.avi", 36).read_bytes()
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(avi[: len(avi) // 2])
+    mp4 = bytearray(video_factory("whole.mp4", 36, codec="mp4v").read_bytes())
+    middle = len(mp4) // 2
+    mp4[middle : middle + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    overwritten = tmp_path / "overwritten.mp4"
+    overwritten.write_bytes(bytes(mp4))
+    counts = {path: len(reference.read_all_frames(path)) for path in (truncated, overwritten)}
+    assert all(0 < count < 36 for count in counts.values()), f"the damage must stop the decoder early: {counts}"
+    return counts
+
+
+def test_truncated_or_overwritten_video_is_a_failed_video_naming_its_frames(
+    video_factory, videos, appearance_settings, appearance_weights, tmp_path
+):
+    """The original sampled such a video from the frames before the damage; ours stops and says so."""
+    for bad, decoded in _damaged_copies(video_factory, tmp_path).items():
+        out = tmp_path / "appearance.h5"
+        with pytest.raises(DataError) as error:
+            _extract([*videos, (1, bad)], appearance_settings, appearance_weights, out)
+        expected = f"video 1 ({bad}): only {decoded} of 36 frames decode (the file is truncated or damaged); {FIX}"
+        assert str(error.value) == expected
+        assert not out.exists()
+
+
+def test_truncated_video_with_allow_failed_is_a_zero_row_listed_as_failed(
+    video_factory, videos, appearance_settings, appearance_weights, tmp_path
+):
+    damaged = _damaged_copies(video_factory, tmp_path)
+    bad = list(zip((1, 2), damaged))  # the truncated AVI is video 1, the overwritten MP4 video 2
+    out = tmp_path / "appearance.h5"
+    result = _extract([*videos, *bad], appearance_settings, appearance_weights, out, allow_failed=True)
+    reasons = {f.video_id: f.reason for f in result.failed}
+    assert reasons == {
+        video_id: f"{path}: only {damaged[path]} of 36 frames decode (the file is truncated or damaged)"
+        for video_id, path in bad
+    }
+    info = check_feature_file(out, "appearance", num_clips=3)
+    assert info.failed_ids.tolist() == [1, 2]
+    with h5py.File(out, "r") as handle:
+        features = handle["resnet_features"][:]
+    assert not features[info.row_of[1]].any() and not features[info.row_of[2]].any(), "failed videos are zero rows"
+    assert all(features[info.row_of[video_id]].any() for video_id, _ in videos), "good videos are extracted"
 
 
 def test_b22_allow_failed_writes_zero_rows_and_lists_them(videos, motion_settings, motion_weights, tmp_path):
@@ -284,7 +347,7 @@ def test_b20_extraction_refuses_224_motion_frames_before_running(videos, motion_
     def must_not_build(*args, **kwargs):
         raise AssertionError("the network was built although the settings cannot give 2048-wide features")
 
-    monkeypatch.setattr(extract_module, "build_motion_backbone", must_not_build)
+    monkeypatch.setitem(BACKBONES, "resnext101", dataclasses.replace(BACKBONES["resnext101"], build=must_not_build))
     out = tmp_path / "motion.h5"
     with pytest.raises(SpecError, match="32768 wide, expected 2048"):
         _extract(videos, MotionSettings(num_clips=3, image_size=224), motion_weights, out)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dualvgr.core.errors import DataError
-from dualvgr.features import clip_frame_indices, read_clip_frames, read_video_clips
+from dualvgr.features import DamagedVideo, clip_frame_indices, count_frames, read_clip_frames, read_video_clips
 from dualvgr.features import video as video_module
 from dualvgr.features.reference import read_all_frames, sample_clips
 
@@ -34,28 +34,42 @@ def test_only_distinct_needed_frames_are_kept(video_factory):
 _REAL_CAPTURE = cv2.VideoCapture
 
 
-class _LyingCapture:
-    """cv2.VideoCapture whose container frame count is wrong, as some containers' metadata is."""
+def _lying_capture(offset: int):
+    """cv2.VideoCapture whose container frame count is off by ``offset``, as some containers' metadata is."""
 
-    def __init__(self, path: str) -> None:
-        self._capture = _REAL_CAPTURE(path)
+    class LyingCapture:
+        def __init__(self, path: str) -> None:
+            self._capture = _REAL_CAPTURE(path)
 
-    def get(self, prop: int) -> float:
-        value = self._capture.get(prop)
-        return value + 13 if prop == cv2.CAP_PROP_FRAME_COUNT else value
+        def get(self, prop: int) -> float:
+            value = self._capture.get(prop)
+            return value + offset if prop == cv2.CAP_PROP_FRAME_COUNT else value
 
-    def __getattr__(self, name: str):
-        return getattr(self._capture, name)
+        def __getattr__(self, name: str):
+            return getattr(self._capture, name)
+
+    return LyingCapture
 
 
-def test_wrong_container_frame_count_still_gives_the_original_frames(video_factory, monkeypatch):
+def test_container_declaring_too_few_frames_still_gives_the_original_frames(video_factory, monkeypatch):
     path = video_factory("liar.avi", 30)
     expected = np.stack(sample_clips(read_all_frames(path), 4, 8))
-    monkeypatch.setattr(video_module.cv2, "VideoCapture", _LyingCapture)
+    monkeypatch.setattr(video_module.cv2, "VideoCapture", _lying_capture(-13))
     clip_frames = read_clip_frames(path, num_clips=4, frames_per_clip=8)
     assert clip_frames.total_frames == 30, "T must be counted, not taken from the container"
     assert clip_frames.decode_passes == 2, "the guessed frames were wrong, a second pass should fetch the right ones"
     assert np.array_equal(clip_frames.clips(), expected)
+
+
+def test_container_declaring_more_frames_than_decode_is_a_failed_video(video_factory, monkeypatch):
+    """Whatever the cause, fewer frames than declared is what a truncated file looks like: never a short video."""
+    path = video_factory("liar.avi", 30)
+    monkeypatch.setattr(video_module.cv2, "VideoCapture", _lying_capture(+13))
+    with pytest.raises(DamagedVideo) as error:
+        read_clip_frames(path, num_clips=4, frames_per_clip=8)
+    assert str(error.value) == f"{path}: only 30 of 43 frames decode (the file is truncated or damaged)"
+    with pytest.raises(DamagedVideo, match="only 30 of 43 frames decode"):
+        count_frames(path)
 
 
 def test_b22_missing_video_is_an_error_naming_it(tmp_path):

@@ -8,7 +8,9 @@ from collections import OrderedDict
 import pytest
 import torch
 
+from dualvgr.core import fingerprint
 from dualvgr.core.errors import DataError, SpecError
+from dualvgr.core.fingerprint import stat_cache_in
 from dualvgr.features import build_appearance_backbone, build_motion_backbone, resolve_weights
 from dualvgr.features.backbones.resnext3d import resnext3d_101
 from dualvgr.features.weights import imagenet_weights_path, read_state_dict
@@ -114,3 +116,19 @@ def test_named_sources_fit_their_backbone():
 def test_missing_weights_file(tmp_path):
     with pytest.raises(DataError, match="weights file not found"):
         resolve_weights(tmp_path / "absent.pth", "resnet101")
+
+
+def test_weights_file_is_hashed_once_through_the_stat_cache(tmp_path, monkeypatch):
+    """A 170 MB checkpoint is read once, not on every run: its digest is remembered by (size, mtime, inode...)."""
+    monkeypatch.setattr(fingerprint, "RACY_SECONDS", 0.0)  # just written; trust it at once
+    path = tmp_path / "resnet101.pth"
+    torch.save({"conv1.weight": torch.zeros(1)}, path)
+    first_cache = stat_cache_in(tmp_path / "outputs")
+    first = resolve_weights(path, "resnet101", cache=first_cache)
+    assert first.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and first_cache.hashed == [path]
+    again_cache = stat_cache_in(tmp_path / "outputs")  # the next run
+    assert resolve_weights(path, "resnet101", cache=again_cache) == first
+    assert again_cache.hashed == [], "an unchanged weights file must not be read again"
+    torch.save({"conv1.weight": torch.ones(1)}, path)  # same size, other content
+    changed_cache = stat_cache_in(tmp_path / "outputs")
+    assert resolve_weights(path, "resnet101", cache=changed_cache).sha256 != first.sha256
