@@ -15,6 +15,7 @@ opened or written (read-only folder, locked, damaged), hashing still works, just
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import time
 import warnings
@@ -69,6 +70,8 @@ class StatCache:
         self.path = None if path is None else Path(path)
         self.hashed: list[Path] = []  # files this instance actually read (tests, benchmarks, messages)
         self._warned = False
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
 
     def sha256(self, path: str | Path, progress: bool = False) -> str:
         path = Path(path).resolve()
@@ -87,16 +90,35 @@ class StatCache:
     # ---------------------------------------------------------------------------------------------- store
 
     def _connect(self) -> sqlite3.Connection | None:
+        """The open connection of this process (one per instance; a forked child opens its own)."""
         if self.path is None:
             return None
+        if self._connection is not None and self._pid == os.getpid():
+            return self._connection
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=_LOCK_TIMEOUT)
+            # WAL with synchronous=NORMAL: a commit costs no fsync and a crash can lose the last entries, never
+            # corrupt the file (a lost entry only means one more rehash).
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(_SCHEMA)
-            return connection
         except (sqlite3.Error, OSError) as error:
             self._degrade(error)
             return None
+        self._connection, self._pid = connection, os.getpid()
+        return connection
+
+    def close(self) -> None:
+        if self._connection is not None and self._pid == os.getpid():
+            self._connection.close()
+        self._connection = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
 
     def _lookup(self, path: Path, stat: _Stat) -> str | None:
         connection = self._connect()
@@ -111,8 +133,6 @@ class StatCache:
         except sqlite3.Error as error:
             self._degrade(error)
             return None
-        finally:
-            connection.close()
         if row is None or _Stat(*row[:5]) != stat:
             return None
         racy_limit = row[5] - int(RACY_SECONDS * 1e9)
@@ -132,8 +152,6 @@ class StatCache:
                 )
         except sqlite3.Error as error:
             self._degrade(error)
-        finally:
-            connection.close()
 
     def _degrade(self, error: Exception) -> None:
         if not self._warned:
