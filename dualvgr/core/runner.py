@@ -182,8 +182,7 @@ class Runner:
             log = self.tracker.attach(launched_run_id)
             log.set_tags(tags)
         else:
-            run_name = f"{stage.name}" + (f"-seed{spec.train.seed}" if stage.name in ("train", "evaluate") else "")
-            log = self.tracker.start_run(spec.mlflow_experiment, run_name, tags, parent_run_id)
+            log = self.tracker.start_run(spec.mlflow_experiment, stage.run_name(spec), tags, parent_run_id)
         log.log_params(flatten(spec))
         log.log_text(dump_spec(spec), "spec.yaml")
         return log

@@ -11,7 +11,6 @@ import importlib.metadata
 import json
 import platform
 import subprocess
-import tempfile
 import traceback
 import warnings
 from pathlib import Path
@@ -194,10 +193,6 @@ class Tracker:
         return self.search(" and ".join(conditions))
 
 
-def outputs_tag(outputs: dict[str, dict]) -> str:
-    return json.dumps(outputs, sort_keys=True)
-
-
 def _tag_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= _MAX_TAG else text[: _MAX_TAG - 20] + "...[truncated]"
@@ -209,6 +204,3 @@ def _param_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= _MAX_TAG else text[: _MAX_TAG - 20] + "...[truncated]"
 
-
-def temporary_artifact_dir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="dualvgr-artifact-")
