@@ -63,7 +63,8 @@ def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:
         follow(dist)  # under torchrun, ranks > 0 only train what rank 0 sends
         return 0
     try:
-        runner = Runner(all_stages(), Tracker(), progress=not args.quiet)
+        tracker = Tracker()  # first: a store that is down or locked fails in seconds, before the stages load
+        runner = Runner(all_stages(), tracker, progress=not args.quiet)
         # `mlflow run` creates the run and hands it to us; the requested stage logs into it.
         launched = os.environ.pop("MLFLOW_RUN_ID", None)
         if args.command == "pipeline":

@@ -1,7 +1,8 @@
 """MLflow tracking: runs with explicit ids (no fluent global state), provenance tags, cache lookups.
 
 The store is MLflow's default (``mlflow.db`` in the working directory) or whatever ``MLFLOW_TRACKING_URI`` names
-(a remote ``mlflow server`` included). Tag names used across the harness are defined here once.
+(a remote ``mlflow server`` included); ``dualvgr.core.store`` turns a store that is down, locked, read-only or
+damaged into one line. Tag names used across the harness are defined here once.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.utils.time import get_current_time_millis
+
+from dualvgr.core.store import GuardedClient, bound_http_retries, is_http, probe, quiet_store_logging, translated
 
 # Tag names: the contract between stages, the cache and the report.
 TAG_STAGE = "dualvgr.stage"
@@ -138,10 +142,21 @@ class RunLogger:
 
 
 class Tracker:
-    """The tracking store: experiments, run creation and the searches the cache and report need."""
+    """The tracking store: experiments, run creation and the searches the cache and report need.
+
+    Making one probes the store (``dualvgr.core.store``): a server that is down or an SQLite file that is locked or
+    damaged is a one-line :class:`TrackingStoreError` within seconds, and so is any later call that meets one.
+    """
 
     def __init__(self, tracking_uri: str | None = None):
-        self.client = MlflowClient(tracking_uri)
+        uri = tracking_uri or mlflow.get_tracking_uri()
+        if is_http(uri):
+            bound_http_retries()
+        quiet_store_logging()
+        with translated(uri, creating=True):
+            client = MlflowClient(uri)
+        self.client = GuardedClient(client, uri)
+        probe(self.client, uri)
 
     @property
     def tracking_uri(self) -> str:
