@@ -2,7 +2,8 @@
 
 Every subcommand reads one experiment file (``--experiment``, default ``experiments/demo.yaml``), applies
 ``--set dotted.key=value`` overrides (repeatable) and the MLproject's space-separated ``--overrides``, and
-``--force`` ignores the stage cache. The MLproject entry points call exactly these commands.
+``--force`` ignores the stage cache. The MLproject entry points call exactly these commands. SIGINT and SIGTERM
+end the open runs KILLED and exit 130 and 143.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 
 from dualvgr.core.errors import HarnessError
+from dualvgr.core.runstate import exit_code, interruptible
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import DEFAULT_EXPERIMENT, dump_spec, load_spec, spec_hash, split_overrides
 from dualvgr.pipeline import PIPELINE, STAGES
@@ -39,15 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 2 an error the user can fix (one line), 128 + signal when interrupted (130, 143)."""
     args = build_parser().parse_args(argv)
     try:
-        spec = load_spec(args.experiment, [*split_overrides(args.overrides), *args.sets])
-        if args.command == "validate":
-            return _validate(spec)
-        return _run(args, spec)
+        with interruptible():
+            spec = load_spec(args.experiment, [*split_overrides(args.overrides), *args.sets])
+            if args.command == "validate":
+                return _validate(spec)
+            return _run(args, spec)
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interruption:  # the runs that were open have been ended KILLED on the way here
+        print(f"error: {interruption or 'interrupted by SIGINT'}; open runs were ended KILLED", file=sys.stderr)
+        return exit_code(interruption)
 
 
 def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:

@@ -1,8 +1,10 @@
 """Run stages with the cache: reuse a FINISHED run whose outputs still exist, else run upstream first.
 
-Every executed stage is one MLflow run tagged with its stage, fingerprint, spec hash, git state and package
-versions; upstream stages executed on the way become child runs. A stage that raises leaves its run FAILED
-with the error and traceback logged. Under ``mlflow run`` the run MLflow created (``MLFLOW_RUN_ID``) is used for
+Every executed stage is one MLflow run tagged with its stage, fingerprint, spec hash, git state, package versions
+and the process running it; upstream stages executed on the way become child runs. A stage that raises leaves its
+run FAILED with the error and traceback logged; one interrupted (Ctrl-C, SIGTERM) leaves it KILLED, and every
+open parent run (seed group, pipeline) with it. Runs a vanished process left RUNNING (kill -9) are marked FAILED
+when a runner first runs a stage. Under ``mlflow run`` the run MLflow created (``MLFLOW_RUN_ID``) is used for
 the requested stage, in whatever MLflow experiment it lives; the cache and the report search all experiments.
 """
 
@@ -24,6 +26,7 @@ from dualvgr.core.stage import (
     Stage,
     StageContext,
     StageRecord,
+    code_version,
     describe_output,
     input_fingerprint,
     output_change,
@@ -33,6 +36,7 @@ from dualvgr.core.stage import (
 from dualvgr.core.tracking import (
     TAG_CACHE_HIT,
     TAG_CACHED_RUN,
+    TAG_CODE_VERSION,
     TAG_CONFIG_HASH,
     TAG_EXPERIMENT,
     TAG_FINGERPRINT,
@@ -45,6 +49,7 @@ from dualvgr.core.tracking import (
     TAG_UPSTREAM_PREFIX,
     RunLogger,
     Tracker,
+    process_of,
     provenance_tags,
 )
 
@@ -59,6 +64,7 @@ class Runner:
     progress: bool = True
     echo: bool = True
     _fingerprints: dict = field(default_factory=dict, repr=False)
+    _dead_runs_checked: bool = field(default=False, repr=False)
 
     # ----------------------------------------------------------------------------------------- public API
 
@@ -68,6 +74,7 @@ class Runner:
     ) -> list[StageRecord]:
         """Make ``name``'s outputs exist for every variant of ``spec`` (one per seed for train)."""
         stage = self._stage(name)
+        self.fail_dead_runs()
         variants = stage.variants(spec)
         if len(variants) == 1:
             return [self._run_variant(stage, variants[0], force, launched_run_id, parent_run_id)]
@@ -79,6 +86,16 @@ class Runner:
             raise
         group.finish()
         return records
+
+    def fail_dead_runs(self) -> None:
+        """Once per runner: runs left RUNNING by a process of this host that is gone (kill -9) become FAILED."""
+        if self._dead_runs_checked:
+            return
+        self._dead_runs_checked = True
+        for run in self.tracker.fail_dead_runs():
+            process = process_of(run.data.tags)
+            self._say(f"[tracking] run {run.info.run_id[:8]} ({run.info.run_name}) was left RUNNING by process "
+                      f"{process.pid} on {process.host}, which is gone: marked FAILED")
 
     def fingerprint(self, name: str, spec: ExperimentSpec) -> str:
         return stage_fingerprint(self.stages, name, spec, self._fingerprints)
@@ -177,6 +194,7 @@ class Runner:
         tags = self._tags(stage.name, spec) | {
             TAG_FINGERPRINT: fingerprint, TAG_CACHE_HIT: "false", TAG_POOL_KEY: self.pool_key(stage.name, spec),
             TAG_INPUT_FINGERPRINT: input_fingerprint(self.stages, stage.name, spec, self._fingerprints),
+            TAG_CODE_VERSION: code_version(stage, self._fingerprints),
         }
         if launched_run_id:
             log = self.tracker.attach(launched_run_id)
@@ -191,6 +209,7 @@ class Runner:
         self, label: str, spec: ExperimentSpec, launched_run_id: str | None = None, parent_run_id: str | None = None
     ) -> RunLogger:
         """A run that only groups child runs (a pipeline, several seeds); the report never counts it."""
+        self.fail_dead_runs()
         tags = self._tags(label, spec)
         if launched_run_id:
             log = self.tracker.attach(launched_run_id)
@@ -226,7 +245,8 @@ class Runner:
 
 @contextmanager
 def pipeline_run(runner: Runner, spec: ExperimentSpec, launched_run_id: str | None = None) -> Iterator[RunLogger]:
-    """The parent run of a whole pipeline: FINISHED when every stage is, FAILED with the error otherwise."""
+    """The parent run of a whole pipeline: FINISHED when every stage is, else FAILED with the error (KILLED when
+    interrupted)."""
     log = runner.parent_run("pipeline", spec, launched_run_id)
     try:
         yield log
