@@ -11,7 +11,6 @@ the requested stage, in whatever MLflow experiment it lives; the cache and the r
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from dualvgr.core import staging
 from dualvgr.core.errors import StageError
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import config_hash, dump_spec, flatten, replace_in, spec_hash
@@ -142,6 +142,8 @@ class Runner:
         self, stage: Stage, spec: ExperimentSpec, force: bool, launched_run_id: str | None, parent_run_id: str | None
     ) -> StageRecord:
         fingerprint = self.fingerprint(stage.name, spec)
+        out_dir = Path(spec.tracking.outputs) / stage.name / fingerprint[:16]
+        staging.clear_leftovers(out_dir, self._say)  # before the lookup: a swap cut short may have the old output
         hit, stale = (None, None) if force or not stage.cacheable else self._lookup(stage.name, spec)
         if hit is not None:
             self._say(f"[{stage.name}] cache hit: run {hit.run_id} ({fingerprint[:12]}); --force reruns it")
@@ -153,6 +155,7 @@ class Runner:
             self._say(f"[{stage.name}] {stale}: rerunning from scratch")
         fresh = force or stale is not None  # outputs that changed behind our back are not resumed from
         log = self._open_run(stage, spec, fingerprint, launched_run_id, parent_run_id)
+        build = None
         try:
             upstream, upstream_runs = {}, {}
             for up in stage.upstream(spec):
@@ -161,16 +164,19 @@ class Runner:
                 if len(records) == 1:  # several seeds: only the stage's list of runs (report) makes sense
                     upstream[up] = records[0]
             log.set_tags({TAG_UPSTREAM_PREFIX + up: ",".join(r.run_id for r in recs) for up, recs in upstream_runs.items()})
-            out_dir = Path(spec.tracking.outputs) / stage.name / fingerprint[:16]
-            if fresh and out_dir.exists():
-                shutil.rmtree(out_dir)  # --force reruns from scratch; without it, a killed run resumes there
-            out_dir.mkdir(parents=True, exist_ok=True)
-            context = StageContext(spec, fingerprint, out_dir.resolve(), upstream, log, self.progress, upstream_runs)
-            self._say(f"[{stage.name}] running ({fingerprint[:12]}) -> {out_dir}")
+            # From scratch: built beside the old output, which stays valid until the new one is complete;
+            # otherwise in the output folder itself, where a killed run resumes.
+            build = staging.prepare(out_dir, from_scratch=fresh)
+            context = StageContext(spec, fingerprint, build.work_dir, upstream, log, self.progress, upstream_runs)
+            beside = f" (built in {build.work_dir.name}, swapped in when complete)" if build.staged else ""
+            self._say(f"[{stage.name}] running ({fingerprint[:12]}) -> {out_dir}{beside}")
             started = time.perf_counter()
             result = stage.run(context)
             cache = stat_cache(spec)
-            outputs = {key: describe_output(path, cache) for key, path in result.outputs.items()}
+            staging.check_no_build_path(stage.name, build, result.outputs.values())
+            built = {key: describe_output(path, cache) for key, path in result.outputs.items()}
+            staging.swap_in(build, cache)
+            outputs = {key: dict(record, path=str(build.final(record["path"]))) for key, record in built.items()}
             metrics = dict(result.metrics, stage_seconds=time.perf_counter() - started)
             log.log_metrics(metrics)
             for record in outputs.values():  # small outputs travel with the run; large ones by path + sha256
@@ -179,6 +185,8 @@ class Runner:
             log.log_dict(outputs, "outputs.json")
             log.set_tags({TAG_OUTPUTS: json.dumps(outputs, sort_keys=True)})
         except BaseException as error:
+            if build is not None:
+                staging.discard(build)
             log.fail(error)
             raise
         log.finish()

@@ -48,6 +48,8 @@ class StageResult:
 class StageContext:
     spec: ExperimentSpec
     fingerprint: str
+    # Where the stage writes its outputs. From scratch (--force) this is a staging folder that is renamed to the
+    # output folder once the stage completes (dualvgr.core.staging): never write its absolute path into a file.
     out_dir: Path
     upstream: dict[str, StageRecord]
     log: RunLogger
