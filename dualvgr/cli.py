@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from dualvgr.core.errors import HarnessError
@@ -41,14 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit codes: 0 done, 2 an error the user can fix (one line), 128 + signal when interrupted (130, 143)."""
+    """Exit codes: 0 done, 2 an error the user can fix (one line), 128 + signal when interrupted (130, 143) or
+    when the reader of the output went away (141)."""
     args = build_parser().parse_args(argv)
     try:
         with interruptible():
             spec = load_spec(args.experiment, [*split_overrides(args.overrides), *args.sets])
-            if args.command == "validate":
-                return _validate(spec)
-            return _run(args, spec)
+            code = _validate(spec) if args.command == "validate" else _run(args, spec)
+            sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
+            return code
+    except BrokenPipeError:
+        # `dualvgr validate | head -1`: the reader has what it wanted; stop quietly, as tools ended by SIGPIPE do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 128 + signal.SIGPIPE
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
