@@ -1,5 +1,6 @@
-"""Run states under real signals: SIGINT and SIGTERM end the stage run and every open parent KILLED (exit 130,
-143); a run left RUNNING by kill -9 is marked FAILED, with the reason, by the next command on the same host."""
+"""Run states: SIGINT and SIGTERM end the stage run and every open parent KILLED (exit 130, 143); a run left
+RUNNING by kill -9 is marked FAILED, with the reason, by the next command on the same host. In process (fast) and
+with real signals sent to a real CLI process (slow)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from dualvgr.core.spec import dump_spec, spec_from_dict
-from dualvgr.core.tracking import TAG_ERROR, TAG_HOST, TAG_PID, TAG_PID_NAMESPACE, TAG_STAGE, Tracker
+from dualvgr.core.runner import Runner, pipeline_run
+from dualvgr.core.runstate import Interrupted, ProcessIdentity
+from dualvgr.core.spec import dump_spec, replace_in, spec_from_dict
+from dualvgr.core.stage import Stage, StageResult, seed_label
+from dualvgr.core.tracking import (
+    TAG_ERROR,
+    TAG_HOST,
+    TAG_PID,
+    TAG_PID_NAMESPACE,
+    TAG_STAGE,
+    Tracker,
+    process_tags,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,6 +70,7 @@ def runs_by_name(tmp_path: Path) -> dict[str, object]:
     return {run.info.run_name: run for run in runs}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_interrupted_run_and_its_parents_end_killed(tmp_path, signum, code):
     spec = write_spec(tmp_path, seeds=[1, 2])
@@ -75,6 +88,7 @@ def test_interrupted_run_and_its_parents_end_killed(tmp_path, signum, code):
     assert runs["sleeper-seed1"].data.tags[TAG_ERROR] == f"interrupted by {name}"
 
 
+@pytest.mark.slow
 def test_run_left_running_by_kill_9_is_marked_failed_by_the_next_command(tmp_path):
     spec = write_spec(tmp_path, seeds=[1, 2])
     process = start_sleeping(tmp_path, "sleeper", "pipeline", "-e", str(spec))
@@ -106,3 +120,71 @@ def test_run_left_running_by_kill_9_is_marked_failed_by_the_next_command(tmp_pat
     for untouched in (other_host, alive):
         run = tracker.client.get_run(untouched.run_id)
         assert run.info.status == "RUNNING" and TAG_ERROR not in run.data.tags, run.info.run_name
+
+
+def toy_stages(interrupt: bool) -> dict[str, Stage]:
+    def source(ctx):
+        path = ctx.out_dir / "numbers.txt"
+        path.write_text("1")
+        return StageResult({"numbers": path})
+
+    def sink(ctx):
+        if interrupt:
+            raise Interrupted(signal.SIGTERM)  # what the CLI's handler raises when SIGTERM arrives
+        path = ctx.out_dir / "out.txt"
+        path.write_text("2")
+        return StageResult({"out": path})
+
+    return {"source": Stage("source", "1", params=lambda spec: {}, run=source),
+            "sink": Stage("sink", "1", params=lambda spec: {"seed": spec.train.seed}, run=sink,
+                          upstream=lambda spec: ("source",), run_label=seed_label,
+                          variants=lambda spec: [replace_in(spec, **{"train.seed": s, "train.seeds": []})
+                                                 for s in spec.run_seeds])}
+
+
+def local_tracker(tmp_path: Path) -> Tracker:
+    return Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+def test_interruption_ends_the_stage_and_every_open_parent_killed(tmp_path):
+    tracker = local_tracker(tmp_path)
+    runner = Runner(toy_stages(interrupt=True), tracker, progress=False, echo=False)
+    spec = spec_from_dict({"name": "run-states", "tracking": {"outputs": str(tmp_path / "outputs")},
+                           "train": {"seeds": [1, 2]}})
+    with pytest.raises(Interrupted), pipeline_run(runner, spec) as parent:
+        runner.run("sink", spec, parent_run_id=parent.run_id)
+    runs = {run.info.run_name: run for run in tracker.search("attributes.status != 'none'")}
+    states = {name: run.info.status for name, run in runs.items()}
+    assert states == {"pipeline": "KILLED", "sink-seeds": "KILLED", "sink-seed1": "KILLED", "source": "FINISHED"}
+    assert runs["sink-seed1"].data.tags[TAG_ERROR] == "interrupted by SIGTERM"
+    assert Interrupted(signal.SIGTERM).exit_code == 143 and Interrupted(signal.SIGINT).exit_code == 130
+
+
+def gone_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_running_run_of_a_gone_process_is_marked_failed_and_no_other(tmp_path, capsys):
+    tracker = local_tracker(tmp_path)
+    here = ProcessIdentity.current()
+    dead = ProcessIdentity(here.host, gone_pid(), here.namespace)
+    made = {
+        "dead": process_tags(dead),
+        "other-host": process_tags(ProcessIdentity("another-host", dead.pid, here.namespace)),
+        "other-namespace": process_tags(ProcessIdentity(here.host, dead.pid, "pid:[1]")),
+        "alive": process_tags(here),
+        "unrecorded": {},  # made by something that records no process (an older harness, mlflow run's own)
+    }
+    ids = {name: tracker.start_run("run-states", name, {TAG_STAGE: "sink"} | tags).run_id for name, tags in made.items()}
+    runner = Runner(toy_stages(interrupt=False), tracker, progress=False, echo=True)
+    runner.run("source", spec_from_dict({"name": "run-states", "tracking": {"outputs": str(tmp_path / "out")}}))
+    states = {name: tracker.client.get_run(run_id).info.status for name, run_id in ids.items()}
+    assert states == {"dead": "FAILED", "other-host": "RUNNING", "other-namespace": "RUNNING", "alive": "RUNNING",
+                      "unrecorded": "RUNNING"}, states
+    reason = tracker.client.get_run(ids["dead"]).data.tags[TAG_ERROR]
+    assert reason == (f"process {dead.pid} on host {here.host} is gone: the run was killed (kill -9 or a crash) "
+                      f"while RUNNING")
+    assert (f"[tracking] run {ids['dead'][:8]} (dead) was left RUNNING by process {dead.pid} on {here.host}, which "
+            f"is gone: marked FAILED") in capsys.readouterr().err

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from dualvgr.core.runner import Runner
 from dualvgr.core.runstate import ProcessIdentity
 from dualvgr.core.stage import Stage, StageResult, output_change, stat_cache
 from dualvgr.core.tracking import TAG_OUTPUTS
-from tests.core.test_run_states import command, environment, start_sleeping, write_spec
+from tests.core.test_run_states import command, environment, gone_pid, start_sleeping, write_spec
 from tests.core.test_runner import make_spec
 
 
@@ -105,12 +104,6 @@ def test_stage_writing_its_build_folder_path_fails_with_the_file_named(tmp_path,
                             f"path would point nowhere: write paths relative to the stage's out_dir instead"), message
 
 
-def gone_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
 def test_leftovers_of_gone_processes_are_cleared_and_others_kept(tmp_path):
     out_dir = tmp_path / "stage" / "0123456789abcdef"
     here = ProcessIdentity.current()
@@ -137,6 +130,7 @@ def test_leftovers_of_gone_processes_are_cleared_and_others_kept(tmp_path):
         f"which is gone"], said
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_forced_rerun_leaves_the_old_output_a_cache_hit(tmp_path, signum):
     """A real `--force` process killed while its stage runs: the next plain run is a cache hit of the old run."""
