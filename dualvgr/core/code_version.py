@@ -7,7 +7,10 @@ packages (``__init__.py``) those imports execute. Not counted are the harness's 
 (:data:`ORCHESTRATION`: the runner, tracking, the spec loader and schema, the CLI, ...): they decide when and
 where a stage runs and how it is recorded, not what it computes, and counting them would make every refactor of
 the runner re-extract features for hours. The values a stage reads from the spec are part of its fingerprint
-separately (its ``params``), so a changed default changes exactly the stages that read it.
+separately (its ``params``), so a changed default changes exactly the stages that read it. Modules named as
+strings are followed too: a lazily registered entry (``"dualvgr.features.backbones:RESNET"``, imported when first
+looked up) and ``importlib.import_module("...")`` with a literal name. So a registry that lists every kind's
+entries in one module would make each stage that imports it depend on all of them: keep one registry per kind.
 
 A tree is normalised by dropping docstrings and ignoring positions: editing a comment, a docstring or the
 layout keeps every cache valid, while any change to code (a constant, a statement, a name) changes the version
@@ -22,6 +25,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -113,12 +117,23 @@ def _read(path: Path, module: str, *, is_package: bool) -> tuple[list[str], str]
                 base = node.module or ""
             imports.append(base)
             imports.extend(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _LAZY.fullmatch(node.value):
+            imports.append(node.value.partition(":")[0])  # a lazily registered entry, "module:attribute"
+        elif isinstance(node, ast.Call) and _is_import_call(node):
+            imports.append(node.args[0].value)  # importlib.import_module("dualvgr.x")
         elif isinstance(node, _WITH_DOCSTRING) and _has_docstring(node):
             node.body = node.body[1:]
     return imports, hashlib.sha256(ast.dump(tree, annotate_fields=False, include_attributes=False).encode()).hexdigest()
 
 
 _WITH_DOCSTRING = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+_LAZY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
+def _is_import_call(node: ast.Call) -> bool:
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    first = node.args[0] if node.args else None
+    return name in ("import_module", "__import__") and isinstance(first, ast.Constant) and isinstance(first.value, str)
 
 
 def _has_docstring(node: ast.AST) -> bool:

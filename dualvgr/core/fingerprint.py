@@ -101,7 +101,8 @@ class StatCache:
         except sqlite3.Error as error:
             self._degrade(error)
         finally:
-            connection.close()
+            if connection is not getattr(self, "_connection", None):  # a connection kept for the instance stays
+                connection.close()
 
     # ---------------------------------------------------------------------------------------------- store
 

@@ -89,10 +89,12 @@ def check_no_build_path(stage: str, build: Build, paths: Iterable[Path]) -> None
     if not build.staged:
         return
     needle = str(build.work_dir).encode()
-    for path in paths:
-        files = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else [Path(path)]
+    for path in (Path(p).resolve() for p in paths):
+        if not path.is_relative_to(build.work_dir):
+            continue  # written elsewhere (the data stage's dataset files): not renamed
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
-            if file.is_relative_to(build.work_dir) and file.stat().st_size <= _SCAN_LIMIT and needle in file.read_bytes():
+            if file.stat().st_size <= _SCAN_LIMIT and needle in file.read_bytes():
                 raise StageError(
                     f"stage {stage} wrote the path of its build folder {build.work_dir} into {build.final(file).name}; "
                     f"that folder is renamed to {build.out_dir} when the run completes, so the path would point "

@@ -133,3 +133,15 @@ def test_stage_without_a_source_file_is_an_error():
     assert "has no source file" in str(raised.value)
     assert "define the stage's run function in a module (a .py file), not interactively" in str(raised.value)
 
+
+
+def test_lazily_registered_entries_are_followed(toy):
+    """A registry entry named "module:attribute" (imported when first looked up) counts like an import."""
+    package, root = toy
+    (root / "registry.py").write_text(f'ENTRIES = {{"plain": "{package}.helper:scale"}}\n')
+    (root / "stage_c.py").write_text(f"from {package} import registry\n\n\ndef run(ctx):\n    return registry\n")
+    closure = import_closure(f"{package}.stage_c", root / "stage_c.py")
+    assert f"{package}.helper" in closure, sorted(closure)
+    before = code_version(f"{package}.stage_c", root / "stage_c.py")
+    edit(root / "helper.py", "value * 2", "value * 5")
+    assert code_version(f"{package}.stage_c", root / "stage_c.py") != before
