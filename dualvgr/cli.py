@@ -2,16 +2,19 @@
 
 Every subcommand reads one experiment file (``--experiment``, default ``experiments/demo.yaml``), applies
 ``--set dotted.key=value`` overrides (repeatable) and the MLproject's space-separated ``--overrides``, and
-``--force`` ignores the stage cache. The MLproject entry points call exactly these commands.
+``--force`` ignores the stage cache. The MLproject entry points call exactly these commands. SIGINT and SIGTERM
+end the open runs KILLED and exit 130 and 143.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from dualvgr.core.errors import HarnessError
+from dualvgr.core.runstate import exit_code, interruptible
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import DEFAULT_EXPERIMENT, dump_spec, load_spec, spec_hash, split_overrides
 from dualvgr.pipeline import PIPELINE, STAGES
@@ -39,15 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 2 an error the user can fix (one line), 128 + signal when interrupted (130, 143) or
+    when the reader of the output went away (141)."""
     args = build_parser().parse_args(argv)
     try:
-        spec = load_spec(args.experiment, [*split_overrides(args.overrides), *args.sets])
-        if args.command == "validate":
-            return _validate(spec)
-        return _run(args, spec)
+        with interruptible():
+            spec = load_spec(args.experiment, [*split_overrides(args.overrides), *args.sets])
+            code = _validate(spec) if args.command == "validate" else _run(args, spec)
+            sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
+            return code
+    except BrokenPipeError:
+        # `dualvgr validate | head -1`: the reader has what it wanted; stop quietly, as tools ended by SIGPIPE do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 128 + signal.SIGPIPE
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interruption:  # the runs that were open have been ended KILLED on the way here
+        print(f"error: {interruption or 'interrupted by SIGINT'}; open runs were ended KILLED", file=sys.stderr)
+        return exit_code(interruption)
 
 
 def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:
@@ -63,7 +76,8 @@ def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:
         follow(dist)  # under torchrun, ranks > 0 only train what rank 0 sends
         return 0
     try:
-        runner = Runner(all_stages(), Tracker(), progress=not args.quiet)
+        tracker = Tracker()  # first: a store that is down or locked fails in seconds, before the stages load
+        runner = Runner(all_stages(), tracker, progress=not args.quiet)
         # `mlflow run` creates the run and hands it to us; the requested stage logs into it.
         launched = os.environ.pop("MLFLOW_RUN_ID", None)
         if args.command == "pipeline":

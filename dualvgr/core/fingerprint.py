@@ -87,6 +87,25 @@ class StatCache:
         self.hashed.append(path)
         return digest
 
+    def moved(self, old_root: str | Path, new_root: str | Path) -> None:
+        """Carry the digests of files under ``old_root`` over to ``new_root`` after the folder was renamed: a
+        rename keeps its files' inodes, sizes and times, so their digests stay valid and nothing is read again."""
+        connection = self._connect()
+        if connection is None:
+            return
+        old, new = str(Path(old_root).resolve()) + os.sep, str(Path(new_root).resolve()) + os.sep
+        try:
+            with connection:
+                connection.execute(
+                    "INSERT OR REPLACE INTO digests SELECT ? || substr(path, ?), size, mtime_ns, ctime_ns, inode, device,"
+                    " hashed_at_ns, sha256 FROM digests WHERE substr(path, 1, ?) = ?", (new, len(old) + 1, len(old), old))
+                connection.execute("DELETE FROM digests WHERE substr(path, 1, ?) = ?", (len(old), old))
+        except sqlite3.Error as error:
+            self._degrade(error)
+        finally:
+            if connection is not getattr(self, "_connection", None):  # a connection kept for the instance stays
+                connection.close()
+
     # ---------------------------------------------------------------------------------------------- store
 
     def _connect(self) -> sqlite3.Connection | None:

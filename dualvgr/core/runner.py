@@ -1,15 +1,16 @@
 """Run stages with the cache: reuse a FINISHED run whose outputs still exist, else run upstream first.
 
-Every executed stage is one MLflow run tagged with its stage, fingerprint, spec hash, git state and package
-versions; upstream stages executed on the way become child runs. A stage that raises leaves its run FAILED
-with the error and traceback logged. Under ``mlflow run`` the run MLflow created (``MLFLOW_RUN_ID``) is used for
+Every executed stage is one MLflow run tagged with its stage, fingerprint, spec hash, git state, package versions
+and the process running it; upstream stages executed on the way become child runs. A stage that raises leaves its
+run FAILED with the error and traceback logged; one interrupted (Ctrl-C, SIGTERM) leaves it KILLED, and every
+open parent run (seed group, pipeline) with it. Runs a vanished process left RUNNING (kill -9) are marked FAILED
+when a runner first runs a stage. Under ``mlflow run`` the run MLflow created (``MLFLOW_RUN_ID``) is used for
 the requested stage, in whatever MLflow experiment it lives; the cache and the report search all experiments.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from dualvgr.core import staging
 from dualvgr.core.errors import StageError
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import config_hash, dump_spec, flatten, replace_in, spec_hash
@@ -24,6 +26,7 @@ from dualvgr.core.stage import (
     Stage,
     StageContext,
     StageRecord,
+    code_version,
     describe_output,
     input_fingerprint,
     output_change,
@@ -33,6 +36,7 @@ from dualvgr.core.stage import (
 from dualvgr.core.tracking import (
     TAG_CACHE_HIT,
     TAG_CACHED_RUN,
+    TAG_CODE_VERSION,
     TAG_CONFIG_HASH,
     TAG_EXPERIMENT,
     TAG_FINGERPRINT,
@@ -45,6 +49,7 @@ from dualvgr.core.tracking import (
     TAG_UPSTREAM_PREFIX,
     RunLogger,
     Tracker,
+    process_of,
     provenance_tags,
 )
 
@@ -59,6 +64,7 @@ class Runner:
     progress: bool = True
     echo: bool = True
     _fingerprints: dict = field(default_factory=dict, repr=False)
+    _dead_runs_checked: bool = field(default=False, repr=False)
 
     # ----------------------------------------------------------------------------------------- public API
 
@@ -68,6 +74,7 @@ class Runner:
     ) -> list[StageRecord]:
         """Make ``name``'s outputs exist for every variant of ``spec`` (one per seed for train)."""
         stage = self._stage(name)
+        self.fail_dead_runs()
         variants = stage.variants(spec)
         if len(variants) == 1:
             return [self._run_variant(stage, variants[0], force, launched_run_id, parent_run_id)]
@@ -79,6 +86,16 @@ class Runner:
             raise
         group.finish()
         return records
+
+    def fail_dead_runs(self) -> None:
+        """Once per runner: runs left RUNNING by a process of this host that is gone (kill -9) become FAILED."""
+        if self._dead_runs_checked:
+            return
+        self._dead_runs_checked = True
+        for run in self.tracker.fail_dead_runs():
+            process = process_of(run.data.tags)
+            self._say(f"[tracking] run {run.info.run_id[:8]} ({run.info.run_name}) was left RUNNING by process "
+                      f"{process.pid} on {process.host}, which is gone: marked FAILED")
 
     def fingerprint(self, name: str, spec: ExperimentSpec) -> str:
         return stage_fingerprint(self.stages, name, spec, self._fingerprints)
@@ -125,6 +142,8 @@ class Runner:
         self, stage: Stage, spec: ExperimentSpec, force: bool, launched_run_id: str | None, parent_run_id: str | None
     ) -> StageRecord:
         fingerprint = self.fingerprint(stage.name, spec)
+        out_dir = Path(spec.tracking.outputs) / stage.name / fingerprint[:16]
+        staging.clear_leftovers(out_dir, self._say)  # before the lookup: a swap cut short may have the old output
         hit, stale = (None, None) if force or not stage.cacheable else self._lookup(stage.name, spec)
         if hit is not None:
             self._say(f"[{stage.name}] cache hit: run {hit.run_id} ({fingerprint[:12]}); --force reruns it")
@@ -136,6 +155,7 @@ class Runner:
             self._say(f"[{stage.name}] {stale}: rerunning from scratch")
         fresh = force or stale is not None  # outputs that changed behind our back are not resumed from
         log = self._open_run(stage, spec, fingerprint, launched_run_id, parent_run_id)
+        build = None
         try:
             upstream, upstream_runs = {}, {}
             for up in stage.upstream(spec):
@@ -144,16 +164,19 @@ class Runner:
                 if len(records) == 1:  # several seeds: only the stage's list of runs (report) makes sense
                     upstream[up] = records[0]
             log.set_tags({TAG_UPSTREAM_PREFIX + up: ",".join(r.run_id for r in recs) for up, recs in upstream_runs.items()})
-            out_dir = Path(spec.tracking.outputs) / stage.name / fingerprint[:16]
-            if fresh and out_dir.exists():
-                shutil.rmtree(out_dir)  # --force reruns from scratch; without it, a killed run resumes there
-            out_dir.mkdir(parents=True, exist_ok=True)
-            context = StageContext(spec, fingerprint, out_dir.resolve(), upstream, log, self.progress, upstream_runs)
-            self._say(f"[{stage.name}] running ({fingerprint[:12]}) -> {out_dir}")
+            # From scratch: built beside the old output, which stays valid until the new one is complete;
+            # otherwise in the output folder itself, where a killed run resumes.
+            build = staging.prepare(out_dir, from_scratch=fresh)
+            context = StageContext(spec, fingerprint, build.work_dir, upstream, log, self.progress, upstream_runs)
+            beside = f" (built in {build.work_dir.name}, swapped in when complete)" if build.staged else ""
+            self._say(f"[{stage.name}] running ({fingerprint[:12]}) -> {out_dir}{beside}")
             started = time.perf_counter()
             result = stage.run(context)
             cache = stat_cache(spec)
-            outputs = {key: describe_output(path, cache) for key, path in result.outputs.items()}
+            staging.check_no_build_path(stage.name, build, result.outputs.values())
+            built = {key: describe_output(path, cache) for key, path in result.outputs.items()}
+            staging.swap_in(build, cache)
+            outputs = {key: dict(record, path=str(build.final(record["path"]))) for key, record in built.items()}
             metrics = dict(result.metrics, stage_seconds=time.perf_counter() - started)
             log.log_metrics(metrics)
             for record in outputs.values():  # small outputs travel with the run; large ones by path + sha256
@@ -162,6 +185,8 @@ class Runner:
             log.log_dict(outputs, "outputs.json")
             log.set_tags({TAG_OUTPUTS: json.dumps(outputs, sort_keys=True)})
         except BaseException as error:
+            if build is not None:
+                staging.discard(build)
             log.fail(error)
             raise
         log.finish()
@@ -177,13 +202,13 @@ class Runner:
         tags = self._tags(stage.name, spec) | {
             TAG_FINGERPRINT: fingerprint, TAG_CACHE_HIT: "false", TAG_POOL_KEY: self.pool_key(stage.name, spec),
             TAG_INPUT_FINGERPRINT: input_fingerprint(self.stages, stage.name, spec, self._fingerprints),
+            TAG_CODE_VERSION: code_version(stage, self._fingerprints),
         }
         if launched_run_id:
             log = self.tracker.attach(launched_run_id)
             log.set_tags(tags)
         else:
-            run_name = f"{stage.name}" + (f"-seed{spec.train.seed}" if stage.name in ("train", "evaluate") else "")
-            log = self.tracker.start_run(spec.mlflow_experiment, run_name, tags, parent_run_id)
+            log = self.tracker.start_run(spec.mlflow_experiment, stage.run_name(spec), tags, parent_run_id)
         log.log_params(flatten(spec))
         log.log_text(dump_spec(spec), "spec.yaml")
         return log
@@ -192,6 +217,7 @@ class Runner:
         self, label: str, spec: ExperimentSpec, launched_run_id: str | None = None, parent_run_id: str | None = None
     ) -> RunLogger:
         """A run that only groups child runs (a pipeline, several seeds); the report never counts it."""
+        self.fail_dead_runs()
         tags = self._tags(label, spec)
         if launched_run_id:
             log = self.tracker.attach(launched_run_id)
@@ -227,7 +253,8 @@ class Runner:
 
 @contextmanager
 def pipeline_run(runner: Runner, spec: ExperimentSpec, launched_run_id: str | None = None) -> Iterator[RunLogger]:
-    """The parent run of a whole pipeline: FINISHED when every stage is, FAILED with the error otherwise."""
+    """The parent run of a whole pipeline: FINISHED when every stage is, else FAILED with the error (KILLED when
+    interrupted)."""
     log = runner.parent_run("pipeline", spec, launched_run_id)
     try:
         yield log

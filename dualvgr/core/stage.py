@@ -1,7 +1,9 @@
 """What a pipeline stage is: its parameters, upstream stages, fingerprint and outputs.
 
-A stage's fingerprint = sha256 of (stage name, stage code version, the spec values it reads, the fingerprints of
-its upstream stages, and the identity of external input files). Its outputs live in
+A stage's fingerprint = sha256 of (stage name, its code version, its salt, the spec values it reads, the
+fingerprints of its upstream stages, and the identity of external input files). The code version is derived
+from the source of the modules the stage's outputs depend on (``dualvgr.core.code_version`` states the rule), so
+no code change can leave a stale cache hit behind. Its outputs live in
 ``<tracking.outputs>/<stage>/<fingerprint[:16]>/`` so that two experiments that agree on a stage share it.
 """
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from dualvgr.core.code_version import stage_code_version
 from dualvgr.core.fingerprint import StatCache, describe_file_change, folder_manifest, manifest_digest, stat_cache_in
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import sha256_of
@@ -45,6 +48,8 @@ class StageResult:
 class StageContext:
     spec: ExperimentSpec
     fingerprint: str
+    # Where the stage writes its outputs. From scratch (--force) this is a staging folder that is renamed to the
+    # output folder once the stage completes (dualvgr.core.staging): never write its absolute path into a file.
     out_dir: Path
     upstream: dict[str, StageRecord]
     log: RunLogger
@@ -60,7 +65,8 @@ class StageContext:
 @dataclass(frozen=True)
 class Stage:
     name: str
-    # Bump when the code changes the stage's outputs for the same parameters (invalidates the cache).
+    # A salt for what the source cannot show (a format read from elsewhere); code changes need no bump: the code
+    # version is derived from the source.
     version: str
     params: Callable[[ExperimentSpec], dict]
     run: Callable[[StageContext], StageResult]
@@ -69,6 +75,17 @@ class Stage:
     # One spec per independent run (train: one per seed).
     variants: Callable[[ExperimentSpec], list[ExperimentSpec]] = lambda spec: [spec]
     cacheable: bool = True
+    # What tells this stage's runs apart in the tracking UI beyond its name ("seed666"); "" for nothing.
+    run_label: Callable[[ExperimentSpec], str] = lambda spec: ""
+
+    def run_name(self, spec: ExperimentSpec) -> str:
+        label = self.run_label(spec)
+        return f"{self.name}-{label}" if label else self.name
+
+
+def seed_label(spec: ExperimentSpec) -> str:
+    """The run label of a stage run once per seed."""
+    return f"seed{spec.train.seed}"
 
 
 def stat_cache(spec: ExperimentSpec) -> StatCache:
@@ -98,10 +115,20 @@ def output_change(record: dict, cache: StatCache) -> str | None:
 
 
 def stage_fingerprint(stages: dict[str, Stage], name: str, spec: ExperimentSpec, memo: dict | None = None) -> str:
-    """sha256 of the stage's name, version and parameters and of its input fingerprint."""
+    """sha256 of the stage's name, code version, salt and parameters and of its input fingerprint."""
+    memo = {} if memo is None else memo
     stage = stages[name]
-    return sha256_of({"stage": name, "version": stage.version, "params": _plain(stage.params(spec)),
-                      "inputs": input_fingerprint(stages, name, spec, memo)})
+    return sha256_of({"stage": name, "code": code_version(stage, memo), "version": stage.version,
+                      "params": _plain(stage.params(spec)), "inputs": input_fingerprint(stages, name, spec, memo)})
+
+
+def code_version(stage: Stage, memo: dict | None = None) -> str:
+    """The stage's code version (derived from its source); ``memo`` keeps it for one command's fingerprints."""
+    memo = {} if memo is None else memo
+    key = ("code", stage.name)
+    if key not in memo:
+        memo[key] = stage_code_version(stage.run)
+    return memo[key]
 
 
 def input_fingerprint(stages: dict[str, Stage], name: str, spec: ExperimentSpec, memo: dict | None = None) -> str:

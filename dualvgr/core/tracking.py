@@ -1,7 +1,8 @@
 """MLflow tracking: runs with explicit ids (no fluent global state), provenance tags, cache lookups.
 
 The store is MLflow's default (``mlflow.db`` in the working directory) or whatever ``MLFLOW_TRACKING_URI`` names
-(a remote ``mlflow server`` included). Tag names used across the harness are defined here once.
+(a remote ``mlflow server`` included); ``dualvgr.core.store`` turns a store that is down, locked, read-only or
+damaged into one line. Tag names used across the harness are defined here once.
 """
 
 from __future__ import annotations
@@ -11,15 +12,26 @@ import importlib.metadata
 import json
 import platform
 import subprocess
-import tempfile
 import traceback
 import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.utils.time import get_current_time_millis
+
+from dualvgr.core.runstate import ProcessIdentity
+from dualvgr.core.store import (
+    GuardedClient,
+    TrackingStoreError,
+    bound_http_retries,
+    is_http,
+    probe,
+    quiet_store_logging,
+    translated,
+)
 
 # Tag names: the contract between stages, the cache and the report.
 TAG_STAGE = "dualvgr.stage"
@@ -41,6 +53,11 @@ TAG_SEED = "dualvgr.seed"
 # The stage fingerprint computed with the seed left out (code version, parameters, upstream stages, input
 # files): train runs that share it differ only by seed, and the report pools exactly those.
 TAG_POOL_KEY = "dualvgr.pool_key"
+TAG_CODE_VERSION = "dualvgr.code_version"  # derived from the stage's source (dualvgr.core.code_version)
+# The process that runs a run: a RUNNING run whose process is gone is marked FAILED by the next command.
+TAG_HOST = "dualvgr.host"
+TAG_PID = "dualvgr.pid"
+TAG_PID_NAMESPACE = "dualvgr.pid_namespace"
 
 PACKAGES = ("torch", "torchvision", "mlflow", "numpy", "h5py", "opencv-python-headless", "nltk", "pandas", "pyyaml")
 _MAX_TAG = 5000  # MLflow stores up to 8000 characters per tag value; keep headroom
@@ -77,8 +94,19 @@ def provenance_tags() -> dict[str, str]:
     commit, dirty = git_state()
     tags = {TAG_GIT_COMMIT: commit, TAG_GIT_DIRTY: str(dirty).lower(), "mlflow.source.git.commit": commit}
     tags.update({f"dualvgr.version.{name}": version for name, version in package_versions().items()})
-    tags["dualvgr.host"] = platform.node()
-    return tags
+    return tags | process_tags()
+
+
+def process_tags(process: ProcessIdentity | None = None) -> dict[str, str]:
+    process = process or ProcessIdentity.current()
+    return {TAG_HOST: process.host, TAG_PID: str(process.pid), TAG_PID_NAMESPACE: process.namespace}
+
+
+def process_of(tags: dict[str, str]) -> ProcessIdentity | None:
+    """The process recorded on a run, or None for a run that recorded none (made elsewhere or by older code)."""
+    if TAG_HOST not in tags or not tags.get(TAG_PID, "").isdigit():
+        return None
+    return ProcessIdentity(tags[TAG_HOST], int(tags[TAG_PID]), tags.get(TAG_PID_NAMESPACE, ""))
 
 
 class RunLogger:
@@ -129,20 +157,41 @@ class RunLogger:
         )
 
     def fail(self, error: BaseException) -> None:
-        text = "".join(traceback.format_exception(error))
-        self.set_tags({TAG_ERROR: f"{type(error).__name__}: {error}"})
-        self.log_text(text, "error.txt")
-        self.client.set_terminated(self.run_id, "FAILED")
+        """End the run on ``error``: KILLED for an interruption (Ctrl-C, SIGTERM), FAILED for anything else.
+
+        When the error is that the store cannot be reached, nothing can be recorded: the run stays RUNNING and
+        the next command that finds its process gone marks it FAILED.
+        """
+        if isinstance(error, TrackingStoreError):
+            return
+        killed = isinstance(error, KeyboardInterrupt)
+        try:
+            self.set_tags({TAG_ERROR: str(error) if killed else f"{type(error).__name__}: {error}"})
+            self.log_text("".join(traceback.format_exception(error)), "error.txt")
+            self.client.set_terminated(self.run_id, "KILLED" if killed else "FAILED")
+        except TrackingStoreError:
+            pass  # the store went away too; ``error`` is what the user must see
 
     def finish(self) -> None:
         self.client.set_terminated(self.run_id, "FINISHED")
 
 
 class Tracker:
-    """The tracking store: experiments, run creation and the searches the cache and report need."""
+    """The tracking store: experiments, run creation and the searches the cache and report need.
+
+    Making one probes the store (``dualvgr.core.store``): a server that is down or an SQLite file that is locked or
+    damaged is a one-line :class:`TrackingStoreError` within seconds, and so is any later call that meets one.
+    """
 
     def __init__(self, tracking_uri: str | None = None):
-        self.client = MlflowClient(tracking_uri)
+        uri = tracking_uri or mlflow.get_tracking_uri()
+        if is_http(uri):
+            bound_http_retries()
+        quiet_store_logging()
+        with translated(uri, creating=True):
+            client = MlflowClient(uri)
+        self.client = GuardedClient(client, uri)
+        probe(self.client, uri)
 
     @property
     def tracking_uri(self) -> str:
@@ -182,6 +231,25 @@ class Tracker:
             if not token:
                 return runs
 
+    def fail_dead_runs(self) -> list:
+        """Mark FAILED every RUNNING run of this host whose process is gone; returns those runs.
+
+        Only runs that recorded their process (host, pid, pid namespace) are judged, and only where this process
+        can judge them (same host and namespace), so runs on other machines or still running are never touched.
+        """
+        here = ProcessIdentity.current()
+        dead = []
+        for run in self.search(f"attributes.status = 'RUNNING' and tags.`{TAG_HOST}` = '{here.host}'"):
+            process = process_of(run.data.tags)
+            if process is None or process.pid == here.pid or not process.is_ours_to_judge() or not process.is_gone():
+                continue
+            log = self.attach(run.info.run_id)
+            log.set_tags({TAG_ERROR: f"process {process.pid} on host {process.host} is gone: the run was killed "
+                                     f"(kill -9 or a crash) while RUNNING"})
+            self.client.set_terminated(run.info.run_id, "FAILED")
+            dead.append(run)
+        return dead
+
     def executed_runs(self, stage: str, fingerprint: str | None = None) -> list:
         """FINISHED runs that executed ``stage`` (cache hits excluded), newest first."""
         conditions = [
@@ -192,10 +260,6 @@ class Tracker:
         if fingerprint:
             conditions.append(f"tags.`{TAG_FINGERPRINT}` = '{fingerprint}'")
         return self.search(" and ".join(conditions))
-
-
-def outputs_tag(outputs: dict[str, dict]) -> str:
-    return json.dumps(outputs, sort_keys=True)
 
 
 def _tag_value(value: Any) -> str:
@@ -209,6 +273,3 @@ def _param_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= _MAX_TAG else text[: _MAX_TAG - 20] + "...[truncated]"
 
-
-def temporary_artifact_dir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="dualvgr-artifact-")

@@ -16,7 +16,7 @@ from dualvgr.core.device import resolve_device, set_tf32
 from dualvgr.core.errors import DataError
 from dualvgr.core.fingerprint import file_identity
 from dualvgr.core.schema import ExperimentSpec
-from dualvgr.core.stage import Stage, StageContext, StageResult, stat_cache
+from dualvgr.core.stage import Stage, StageContext, StageResult, seed_label, stat_cache
 from dualvgr.model import DualVGR, load_model_checkpoint
 from dualvgr.text.vocabulary import Vocabulary, load_vocabulary
 from dualvgr.train.inputs import load_inputs
@@ -111,4 +111,5 @@ EVALUATE_STAGE = Stage(
     upstream=evaluate_upstream,
     external_inputs=evaluate_external_inputs,
     variants=lambda spec: seed_variants(spec) if spec.evaluate.checkpoint == "best" else [spec],
+    run_label=seed_label,
 )

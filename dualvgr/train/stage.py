@@ -26,7 +26,7 @@ from dualvgr.core.device import resolve_device, set_tf32
 from dualvgr.core.errors import DataError, HarnessError
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import replace_in, spec_hash
-from dualvgr.core.stage import Stage, StageContext, StageResult
+from dualvgr.core.stage import Stage, StageContext, StageResult, seed_label
 from dualvgr.core.tracking import TAG_DEVIATION_PREFIX, RunLogger
 from dualvgr.data.annotations import SPLITS
 from dualvgr.model import load_model_checkpoint
@@ -267,4 +267,5 @@ TRAIN_STAGE = Stage(
     run=run_train,
     upstream=lambda spec: ("data", "appearance", "motion", "questions"),
     variants=seed_variants,
+    run_label=seed_label,
 )

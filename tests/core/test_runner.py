@@ -185,3 +185,19 @@ def test_outputs_recorded_with_size(tmp_path, tracker):
     (record,) = runner.run("source", make_spec(tmp_path))
     outputs = json.loads(tracker.client.get_run(record.run_id).data.tags["dualvgr.outputs"])
     assert outputs["numbers"]["size"] == 1 and outputs["numbers"]["kind"] == "file"
+
+
+def test_run_name_comes_from_the_stage_label(tmp_path, tracker):
+    """The runner knows no stage names: a stage declares what its run names need (train: the seed)."""
+    from dataclasses import replace
+
+    from dualvgr.core.stage import seed_label
+
+    stages = make_stages([])
+    stages["sink"] = replace(stages["sink"], run_label=seed_label)
+    runner = Runner(stages, tracker, progress=False, echo=False)
+    (record,) = runner.run("sink", make_spec(tmp_path, seed=42))
+    run = tracker.client.get_run(record.run_id)
+    assert run.info.run_name == "sink-seed42", run.info.run_name
+    upstream = tracker.client.get_run(run.data.tags[TAG_UPSTREAM_PREFIX + "source"])
+    assert upstream.info.run_name == "source", "a stage without a label is named after itself"
