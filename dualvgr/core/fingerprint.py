@@ -102,9 +102,6 @@ class StatCache:
                 connection.execute("DELETE FROM digests WHERE substr(path, 1, ?) = ?", (len(old), old))
         except sqlite3.Error as error:
             self._degrade(error)
-        finally:
-            if connection is not getattr(self, "_connection", None):  # a connection kept for the instance stays
-                connection.close()
 
     # ---------------------------------------------------------------------------------------------- store
 
