@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, parents=[common], help=summary)
     sub.add_parser("pipeline", parents=[common], help=f"all stages in order: {' -> '.join(PIPELINE)}")
     sub.add_parser("validate", parents=[common], help="check the experiment and print it fully resolved")
+    fetch = sub.add_parser("fetch", parents=[common], help="download the experiment's inputs; say how to get the rest")
+    fetch.add_argument("--dry-run", action="store_true", help="list what would be downloaded, change nothing")
     return parser
 
 
@@ -44,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_spec(args.experiment, [*split_overrides(args.overrides), *args.sets])
         if args.command == "validate":
             return _validate(spec)
+        if args.command == "fetch":  # a tool, not a stage: no MLflow run (dualvgr.fetch.command)
+            from dualvgr.fetch import fetch_inputs
+
+            fetch_inputs(spec, dry_run=args.dry_run, progress=not args.quiet, experiment=args.experiment)
+            return 0
         return _run(args, spec)
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)
