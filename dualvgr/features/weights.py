@@ -110,9 +110,9 @@ def _imagenet_weights() -> BackboneWeights:
     if not path.is_file():
         raise DataError(
             f"resnet101: ImageNet weights (IMAGENET1K_V1, the original's pretrained=True) not found at {path}. "
-            f"This harness does not download during a run: fetch {IMAGENET_WEIGHTS.url} on a machine with "
-            f"internet access and place it at {path} (the directory follows $TORCH_HOME), or give the file's "
-            f"path as the appearance weights"
+            f"This harness does not download during a run: `dualvgr fetch -e <experiment>` downloads and checks it "
+            f"(or fetch {IMAGENET_WEIGHTS.url} elsewhere and place it at {path}; the directory follows $TORCH_HOME), "
+            f"or give the file's path as the appearance weights"
         )
     digest = sha256_file(path)
     expected_prefix = path.stem.rsplit("-", 1)[-1]  # torchvision names files <arch>-<sha256[:8]>.pth
