@@ -244,7 +244,8 @@ def test_disk_full_mid_download_is_reported_with_the_space_still_needed(http_ser
     with pytest.raises(FetchError) as error:
         download(http_server.url("w.pth"), target, Expected(sha256=SHA))
     message = str(error.value)
-    assert message.startswith(f"the disk filled up while downloading w.pth: it needs 6.0 KiB more in {tmp_path} ("), message
+    expected_start = f"the disk filled up while downloading w.pth: it needs 6.0 KiB more in {tmp_path} ("
+    assert message.startswith(expected_start), message
     assert message.endswith("free); free space there or choose another place for it, then run fetch again (the 4,096 "
                             "bytes fetched so far are kept in w.pth.partial)"), message
     monkeypatch.setattr(transfer, "_write_all", real_write)
