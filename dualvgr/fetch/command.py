@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualvgr.core.schema import ExperimentSpec
-from dualvgr.fetch.transfer import FetchError, download, human_bytes, partial_path
+from dualvgr.fetch.files import FetchError, human_bytes, partial_path
 from dualvgr.fetch.sources import SOURCES, Input, Sources, plan_inputs
+from dualvgr.fetch.transfer import download
 from dualvgr.fetch.unpack import unpack_folder, unpack_member
 
 _INDENT = " " * 8

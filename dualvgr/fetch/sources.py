@@ -35,7 +35,7 @@ from dualvgr.core.errors import DataError
 from dualvgr.core.schema import ExperimentSpec, MotionSpec
 from dualvgr.data.annotations import SPLITS, qa_file
 from dualvgr.data.layout import MSVD_VIDEO_DIRS, find_msvd_video_dir
-from dualvgr.fetch.transfer import Expected
+from dualvgr.fetch.files import Expected
 
 IMAGENET = "resnet101-imagenet"
 GLOVE = "glove-840b-300d"

@@ -13,7 +13,6 @@ the archive is otherwise kept (it may be the user's own copy).
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tarfile
@@ -23,10 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from dualvgr.fetch.transfer import CHUNK, FetchError, human_bytes, partial_path
-
-_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
-
+from dualvgr.fetch.files import CHUNK, DISK_FULL, FetchError, human_bytes, partial_path
 
 def unpack_member(archive: Path, member: str, target: Path, *, progress: bool = False) -> int:
     """Write ``member`` of the zip ``archive`` to ``target``; returns its size."""
@@ -122,7 +118,7 @@ def _check_space(needed: int, where: Path, name: str) -> None:
 
 
 def _write_error(error: OSError, *, info_size: int | None, where: Path, name: str) -> FetchError:
-    if error.errno in _DISK_FULL:
+    if error.errno in DISK_FULL:
         needed = f"{human_bytes(info_size)}" if info_size else "more space"
         return FetchError(
             f"the disk filled up while unpacking {name}: it needs {needed} in {where} "

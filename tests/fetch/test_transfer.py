@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from dualvgr.fetch import transfer
-from dualvgr.fetch.transfer import Expected, FetchError, download, partial_path
+from dualvgr.fetch.files import Expected, FetchError, human_bytes, partial_path
+from dualvgr.fetch.transfer import download
 
 REPO = Path(__file__).resolve().parents[2]
 BODY = bytes(range(256)) * 40  # 10,240 bytes
@@ -201,7 +202,7 @@ def test_two_fetches_of_one_file_are_kept_apart(http_server, tmp_path):
 def test_disk_full_before_downloading_says_how_much_is_needed_where(http_server, tiny_disk):
     """A real full disk: a 64 KiB tmpfs and a 200 KiB file whose length the server announces."""
     http_server.serve("big.bin", bytes(200 * 1024))
-    free = transfer.human_bytes(shutil.disk_usage(tiny_disk).free)  # 64 KiB less what tmpfs keeps for itself
+    free = human_bytes(shutil.disk_usage(tiny_disk).free)  # 64 KiB less what tmpfs keeps for itself
     with pytest.raises(FetchError) as error:
         download(http_server.url("big.bin"), tiny_disk / "big.bin")
     assert str(error.value) == (

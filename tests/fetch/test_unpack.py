@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dualvgr.fetch.transfer import FetchError
+from dualvgr.fetch.files import FetchError
 from dualvgr.fetch.unpack import unpack_folder, unpack_member
 
 GLOVE_LINES = b"the 0.1 0.2 0.3\nof 0.4 0.5 0.6\n"
