@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, parents=[common], help=summary)
     sub.add_parser("pipeline", parents=[common], help=f"all stages in order: {' -> '.join(PIPELINE)}")
     sub.add_parser("validate", parents=[common], help="check the experiment and print it fully resolved")
+    fetch = sub.add_parser("fetch", parents=[common], help="download the experiment's inputs; say how to get the rest")
+    fetch.add_argument("--dry-run", action="store_true", help="list what would be downloaded, change nothing")
     return parser
 
 
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with interruptible():
             spec = load_spec(args.experiment, [*split_overrides(args.overrides), *args.sets])
-            code = _validate(spec) if args.command == "validate" else _run(args, spec)
+            code = _command(args, spec)
             sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
             return code
     except BrokenPipeError:
@@ -61,6 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as interruption:  # the runs that were open have been ended KILLED on the way here
         print(f"error: {interruption or 'interrupted by SIGINT'}; open runs were ended KILLED", file=sys.stderr)
         return exit_code(interruption)
+
+
+def _command(args: argparse.Namespace, spec: ExperimentSpec) -> int:
+    if args.command == "validate":
+        return _validate(spec)
+    if args.command == "fetch":  # a tool, not a stage: no MLflow run (dualvgr.fetch.command)
+        from dualvgr.fetch import fetch_inputs
+
+        fetch_inputs(spec, dry_run=args.dry_run, progress=not args.quiet, experiment=args.experiment)
+        return 0
+    return _run(args, spec)
 
 
 def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:

@@ -107,9 +107,9 @@ def imagenet_weights(request: WeightRequest) -> BackboneWeights:
     if not path.is_file():
         raise DataError(
             f"{request.backbone}: ImageNet weights (IMAGENET1K_V1, the original's pretrained=True) not found at "
-            f"{path}. This harness does not download during a run: fetch {IMAGENET_WEIGHTS.url} on a machine "
-            f"with internet access and place it at {path} (the directory follows $TORCH_HOME), or give the file's "
-            f"path as the appearance weights"
+            f"{path}. This harness does not download during a run: `dualvgr fetch -e <experiment>` downloads and "
+            f"checks it (or fetch {IMAGENET_WEIGHTS.url} elsewhere and place it at {path}; the directory follows "
+            f"$TORCH_HOME), or give the file's path as the appearance weights"
         )
     digest = request.cache.sha256(path)
     expected_prefix = path.stem.rsplit("-", 1)[-1]  # torchvision names files <arch>-<sha256[:8]>.pth

@@ -94,6 +94,8 @@ def test_imagenet_offline_error_says_which_file_where(tmp_path, monkeypatch):
     assert str(expected) in message, "must say where to place the file"
     assert "https://download.pytorch.org/models/resnet101-63fe2227.pth" in message, "must say where to download it"
     assert "IMAGENET1K_V1" in message
+    assert "does not download during a run: `dualvgr fetch -e <experiment>` downloads and checks it" in message, \
+        "a run never downloads; it names the command that does"
 
 
 def test_b7_imagenet_file_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
