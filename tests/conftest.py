@@ -13,6 +13,7 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
+FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
