@@ -1,7 +1,7 @@
 """Shared test fixtures.
 
-``shared_dir`` points at the reference material beside the checkout (``../shared``); tests that need it
-skip with a clear reason where it is absent (a user's clone has no ``shared/``).
+``FIXTURES_DIR`` is ``tests/fixtures/``: the golden data made by running the original DualVGR code and the
+published numbers, shipped with the repository (its README says what each file is and how to regenerate it).
 """
 
 from __future__ import annotations
@@ -12,27 +12,12 @@ import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED_DIR.is_dir():
-        pytest.skip(f"reference material not found at {SHARED_DIR} (only present beside the project's CI checkout)")
-    return SHARED_DIR
-
-
-def shared_file(relative: str) -> Path:
-    """A file under ../shared, or skip the calling test with the reason."""
-    path = SHARED_DIR / relative
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (reference fixtures ship beside the checkout, not in a user's clone)")
-    return path
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,5 @@
-"""Clip sampling equals the original's, edge padding included (dualvgr-original.md §2.2)."""
+"""Clip sampling equals the original's, edge padding included (``original_clip_indices.json``: the frame indices
+the original's ``extract_clips_with_consecutive_frames`` picked, made by ``tests/fixtures/make_clip_indices.py``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import pytest
 from dualvgr.core.errors import DataError
 from dualvgr.features import clip_frame_indices
 from dualvgr.features.reference import sample_clips
-from tests.conftest import shared_file
+from tests.conftest import FIXTURES_DIR
 
 
 def test_indices_equal_the_original_fixture():
-    cases = json.loads(shared_file("fixtures/original_clip_indices.json").read_text())["cases"]
+    cases = json.loads((FIXTURES_DIR / "original_clip_indices.json").read_text(encoding="utf-8"))["cases"]
     assert cases, "fixture has no cases"
     for case in cases:
         got = clip_frame_indices(case["total_frames"], case["num_clips"], case["frames_per_clip"])
