@@ -77,6 +77,10 @@ def _command(args: argparse.Namespace, spec: ExperimentSpec) -> int:
 
 
 def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:
+    from dualvgr.core.store import probe_server_of
+
+    # A tracking server that is down is found before MLflow and PyTorch load (seconds on a busy machine).
+    probe_server_of(os.environ.get("MLFLOW_TRACKING_URI", ""))
     # Imported here: MLflow and PyTorch take seconds to load, which `validate` and `--help` do not need.
     from dualvgr.core.runner import Runner
     from dualvgr.core.tracking import Tracker

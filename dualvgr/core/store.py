@@ -33,7 +33,7 @@ HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
-PROBE_SECONDS = 10.0  # a healthy server answers in milliseconds; the probe does not retry
+PROBE_SECONDS = 5.0  # a healthy server answers in milliseconds; the probe does not retry
 SQLITE_LOCK_SECONDS = 5.0  # how long the probe waits for another process's write lock (healthy ones last ms)
 _DEFAULT_STORE = "./mlflow.db"
 
@@ -61,6 +61,12 @@ def probe(client: Any, uri: str) -> None:
         client.search_experiments(max_results=1)
         if uri.startswith("sqlite:"):
             _probe_sqlite(uri)
+
+
+def probe_server_of(uri: str) -> None:
+    """The server probe alone, for a URI taken from the environment (no MLflow import needed)."""
+    if is_http(uri):
+        _probe_server(uri)
 
 
 def _probe_server(uri: str) -> None:

@@ -22,15 +22,28 @@ REPO = Path(__file__).resolve().parents[2]
 LIMIT_SECONDS = 30
 
 
+def _import_seconds() -> float:
+    """What loading the command's heavy modules costs on this machine now (seconds on an idle one, much more when
+    other jobs share the cores): the part of a command's time that does not depend on the store."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import mlflow, torch, dualvgr.core.tracking"], check=True,
+                   env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, timeout=300)
+    return time.monotonic() - started
+
+
 def run_cli(tmp_path: Path, uri: str) -> tuple[int, list[str], float]:
+    """(exit code, stderr lines, seconds spent beyond loading the modules): a dead store must end the command
+    within LIMIT_SECONDS on an idle machine; the import time measured alongside keeps a busy machine from
+    failing the test without hiding a hang (a hang waits minutes)."""
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri, PYTHONPATH=str(REPO))
     env.pop("MLFLOW_RUN_ID", None)
+    baseline = _import_seconds()
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "dualvgr", "data", "-e", str(REPO / "experiments/demo.yaml"),
          "--set", f"tracking.outputs={tmp_path / 'outputs'}", "--quiet"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    return done.returncode, done.stderr.strip().splitlines(), time.monotonic() - started
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stderr.strip().splitlines(), time.monotonic() - started - max(baseline - 3.0, 0.0)
 
 
 def closed_port() -> int:
@@ -62,7 +75,7 @@ def test_tracking_server_that_accepts_but_never_answers_is_one_line_within_30_s(
         code, lines, seconds = run_cli(tmp_path, f"http://127.0.0.1:{port}")
     assert code == 2 and seconds < LIMIT_SECONDS, (code, seconds, lines)
     assert lines == [
-        f"error: the MLflow tracking server at http://127.0.0.1:{port} does not answer (no response within 10 s); "
+        f"error: the MLflow tracking server at http://127.0.0.1:{port} does not answer (no response within 5 s); "
         f"start it (mlflow server --host 127.0.0.1 --port {port} ...) or unset MLFLOW_TRACKING_URI to use ./mlflow.db"
     ], lines
 
