@@ -15,7 +15,8 @@ Two sources of findings, merged by topic (one finding per topic, evidence from e
      test accuracy comes from the train runs);
    - *conditional* (a callable decides from run-time evidence): paths that may only relocate the standard
      content (``dataset.root``, ``dataset.mapping_file``: the data run has the published split sizes, counted by
-     questions or by videos as the table publishes them, and no missing video; ``questions.glove``: a GloVe file was read and its OOV rate is plausible;
+     questions or by videos as the table publishes them, and no missing video; ``questions.glove``: a GloVe
+     file was read and its OOV rate is plausible;
      ``features.*.weights``: the appearance file has the IMAGENET1K_V1 checksum prefix, the motion file was read
      and gives 2048-wide features), ``*.device`` (cosmetic in fp32 without TF32), ``model.original_graph_indexing``
      (cosmetic with one graph layer, where u+j = u*G+j, B11);

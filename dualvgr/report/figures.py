@@ -32,7 +32,7 @@ def _save(figure: Figure, path: Path) -> Path:
 def accuracy_by_type(path: Path, columns: tuple[Column, ...], paper: dict[str, float | None],
                      ours: dict[str, Summary | None], *, paper_label: str, ours_label: str, title: str) -> Path:
     """Grouped bars per column (in ``columns``' order): the paper's value and ours (mean, std as error bar)."""
-    # 16 SVQA columns need more room than the 6 of MSVD-QA; labels stay readable at about 0.6 inch a column.
+    # Tables range from 6 to 16 columns; labels stay readable at about 0.6 inch a column.
     figure = Figure(figsize=(max(7.5, 0.62 * len(columns) + 2), 3.8 + (0.35 if _groups(columns) else 0)),
                     layout="constrained")
     axes = figure.add_subplot()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
@@ -181,14 +181,15 @@ def paper_table(key: str) -> PaperTable:
     return parse_table(key, tables[key], _raw()["source"]["paper"])
 
 
-def table_of_kind() -> dict[str, str]:
-    """dataset.kind -> the table it is shown beside: each table's own data set and its stand-ins."""
+def table_of_kind(tables: Iterable[PaperTable] | None = None) -> dict[str, str]:
+    """dataset.kind -> the table it is shown beside: each table's own data set and its stand-ins (of ``tables``,
+    default the shipped ones); a kind claimed by two tables is an error naming both."""
     mapping: dict[str, str] = {}
-    for key in table_keys():
-        table = paper_table(key)
+    for table in tables if tables is not None else map(paper_table, table_keys()):
         for kind in (table.dataset, *table.stand_ins):
-            if mapping.setdefault(kind, key) != key:
-                raise ValueError(f"{DATA_FILE}: dataset kind '{kind}' belongs to both tables {mapping[kind]} and {key}")
+            if mapping.setdefault(kind, table.key) != table.key:
+                raise ValueError(f"{DATA_FILE}: dataset kind '{kind}' belongs to both tables {mapping[kind]} and "
+                                 f"{table.key}: a data set is shown beside one table")
     return mapping
 
 

@@ -27,8 +27,8 @@ bounds, the paper's value and the tolerance are each rounded once, by :func:`hun
 Δ is on whole hundredths. So 78.76 against 79.76 is Δ = -1.00, on the edge of a tolerance of 1, not beyond it, and
 a paper value printed as an interval's bound is inside that interval.
 
-A demo (``paper.table: none``, or data other than the table's data set) is *not comparable*; a column the paper leaves empty has *no
-paper value*.
+A demo (``paper.table: none``, or data other than the table's data set) is *not comparable*; a column the paper
+leaves empty has *no paper value*.
 """
 
 from __future__ import annotations

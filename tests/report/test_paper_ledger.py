@@ -121,6 +121,16 @@ def test_paper_table_not_shipped_is_a_spec_error_listing_the_tables():
     assert load_spec(REPO / "experiments" / "demo.yaml", ["paper.table=svqa"]).paper.table == "svqa"
 
 
+def test_data_set_claimed_by_two_tables_is_refused():
+    first = parse_table("t", _raw_table(stand_ins=["demo"]), "paper")
+    second = parse_table("u", _raw_table(dataset="u", stand_ins=["demo"]), "paper")
+    assert table_of_kind([first]) == {"t": "t", "demo": "t"}
+    with pytest.raises(ValueError) as error:
+        table_of_kind([first, second])
+    assert str(error.value) == ("paper_tables.yaml: dataset kind 'demo' belongs to both tables t and u: a data set is "
+                                "shown beside one table")
+
+
 def _raw_table(**changes) -> dict:
     raw = {"title": "T", "spec": "t.yaml", "dataset": "t", "stand_ins": [], "reference": "DualVGR",
            "category": {"name": "question type", "rule": "r"}, "source": {"transcribed_from": "x", "protocol": "p"},
