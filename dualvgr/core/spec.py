@@ -24,7 +24,7 @@ from typing import Annotated, Any, Iterable, Literal, get_args, get_origin
 import yaml
 
 from dualvgr.core.errors import SpecError
-from dualvgr.core.schema import ExperimentSpec, Range
+from dualvgr.core.schema import ExperimentSpec, OneOf, Range
 
 DEFAULT_EXPERIMENT = "experiments/demo.yaml"
 # PyYAML (YAML 1.1) reads "1e-4" (no dot) as a string (B1); float fields accept such strings.
@@ -198,17 +198,13 @@ def _in_range(hint: Any, converted: Any, value: Any, dotted: str, source: str, n
 def _convert(hint: Any, value: Any, dotted: str, source: str) -> Any:
     """``value`` as the type ``hint`` (its range aside)."""
     if get_origin(hint) is Annotated:
-        return _convert(get_args(hint)[0], value, dotted, source)
+        converted = _convert(get_args(hint)[0], value, dotted, source)
+        for allowed in (extra for extra in get_args(hint)[1:] if isinstance(extra, OneOf)):
+            _choose(allowed.values(), converted, dotted, source, f" ({allowed.where})")
+        return converted
     origin = get_origin(hint)
     if origin is Literal:
-        choices = get_args(hint)
-        if value not in choices:
-            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-            hint_text = f"; did you mean '{close[0]}'?" if close else ""
-            raise SpecError(
-                f"{source}: '{dotted}' must be one of {', '.join(map(str, choices))}, got {value!r}{hint_text}"
-            )
-        return value
+        return _choose(get_args(hint), value, dotted, source)
     if origin is list:
         (item,) = get_args(hint)
         if not isinstance(value, list):
@@ -231,6 +227,17 @@ def _convert(hint: Any, value: Any, dotted: str, source: str) -> Any:
     else:  # pragma: no cover - schema uses only the types above
         raise TypeError(f"unsupported schema type {hint!r} for {dotted}")
     raise SpecError(f"{source}: '{dotted}' must be {_type_name(hint)}, got {_describe(value)}")
+
+
+def _choose(choices: tuple, value: Any, dotted: str, source: str, where: str = "") -> Any:
+    """``value`` if it is one of ``choices``, else a SpecError listing them (and where they come from)."""
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        hint_text = f"; did you mean '{close[0]}'?" if close else ""
+        raise SpecError(
+            f"{source}: '{dotted}' must be one of {', '.join(map(str, choices))}{where}, got {value!r}{hint_text}"
+        )
+    return value
 
 
 def _unknown_key_message(dotted: str, valid: list[str], prefix: str, source: str) -> str:

@@ -3,7 +3,9 @@
 Two sources of findings, merged by topic (one finding per topic, evidence from every run that shows it):
 
 1. **Spec diff.** Each run's resolved spec, flattened (``train.epochs``), against the paper's experiment file
-   flattened (``experiments/msvd_qa.yaml`` or ``msrvtt_qa.yaml``; a demo is audited against ``msvd_qa.yaml``).
+   flattened: the one the paper's table names (``paper_tables.yaml``; a demo is audited against the file of the
+   table it is shown beside). Whatever a rule needs to know about a data set (its ``dataset.kind``, its published
+   split sizes) comes from that table, never from a data set's name here.
    :data:`KEY_RULES` classifies every key of the schema:
 
    - *cosmetic*: labels and report/tracking settings (``name``, ``paper.*``, ``report.*``, ``tracking.*``),
@@ -12,8 +14,9 @@ Two sources of findings, merged by topic (one finding per topic, evidence from e
      evidence instead (``allow_*``), seeds (the interval is over seeds by design), ``evaluate.*`` (the reported
      test accuracy comes from the train runs);
    - *conditional* (a callable decides from run-time evidence): paths that may only relocate the standard
-     content (``dataset.root``, ``dataset.mapping_file``: the data run has the published split sizes and no
-     missing video; ``questions.glove``: a GloVe file was read and its OOV rate is plausible;
+     content (``dataset.root``, ``dataset.mapping_file``: the data run has the published split sizes, counted by
+     questions or by videos as the table publishes them, and no missing video; ``questions.glove``: a GloVe
+     file was read and its OOV rate is plausible;
      ``features.*.weights``: the appearance file has the IMAGENET1K_V1 checksum prefix, the motion file was read
      and gives 2048-wide features), ``*.device`` (cosmetic in fp32 without TF32), ``model.original_graph_indexing``
      (cosmetic with one graph layer, where u+j = u*G+j, B11);
@@ -67,22 +70,25 @@ def _upstream(run: TrainRun, stage: str) -> RunInfo | None:
 
 
 def published_counts_match(data: RunInfo | None, table: PaperTable) -> bool:
-    """The data run found the published number of questions in every split and no missing video."""
+    """The data run found the published size of every split (questions or videos, as published), no missing video."""
     if data is None:
         return False
-    for split, accepted in table.questions.items():
-        if int(data.metrics.get(f"questions_{split}", -1)) not in accepted:
+    sizes = table.split_sizes
+    for split, accepted in sizes.counts.items():
+        if int(data.metrics.get(sizes.metric(split), -1)) not in accepted:
             return False
     return data.metrics.get("videos_missing", 0) == 0
 
 
 def _dataset_path(ctx: KeyContext) -> Decision:
-    if ctx.run.value("dataset.kind", ctx.table.key) != ctx.table.key:
+    if ctx.run.value("dataset.kind", ctx.table.dataset) != ctx.table.dataset:
         return Severity.RESULTS, "the location of another dataset (see dataset.kind)"
+    unit = f"{ctx.table.split_sizes.unit} per split"
     if published_counts_match(_upstream(ctx.run, "data"), ctx.table):
-        return Severity.COSMETIC, f"relocates the data: the data run found the published {ctx.table.title} split sizes"
+        return Severity.COSMETIC, (f"relocates the data: the data run found the published {ctx.table.title} split "
+                                   f"sizes ({unit})")
     return Severity.RESULTS, (f"the data found here does not have the published {ctx.table.title} split sizes "
-                              f"(or its data run is missing): see the dataset findings")
+                              f"({unit}), or its data run is missing: see the dataset findings")
 
 
 def _glove_path(ctx: KeyContext) -> Decision:

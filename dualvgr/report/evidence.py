@@ -7,7 +7,8 @@ actually did (the tags and metrics the README lists), and this module turns it i
   the stages write (``random_weights[_<kind>]``, ``failed_videos_<kind>``, ``glove``, ``missing_videos``,
   ``eval_split``, ``precision``, ``permute_visual``) join the finding of the matching spec key or check, so a
   deviation is reported once with all its evidence; other names become findings of their own;
-- data run: missing videos; question counts other than the published split sizes (real datasets only);
+- data run: missing videos; split sizes other than the published ones (on the paper's data set only), counted as
+  the table publishes them: by questions, or by videos where the question counts are not published (SVQA);
 - appearance / motion runs: random weights (``dualvgr.weights.source``), features not 2048 wide (32768 is the
   B20 misconfiguration: 224x224 frames into the 3D ResNeXt's fixed 4x4 pool), videos that failed to decode;
 - questions run: no GloVe, or an OOV rate above :data:`GLOVE_OOV_LIMIT`;
@@ -27,7 +28,7 @@ from dualvgr.report.paper import PaperTable
 from dualvgr.report.results import SPLITS, dropped_metric
 
 EXPECTED_WIDTH = 2048  # ResNet-101 and 3D ResNeXt-101 pooled features (vision_dim)
-# glove.840B.300d covers all but a few percent of MSVD-QA / MSRVTT-QA question words; a rate above this points
+# glove.840B.300d covers all but a few percent of the paper's data sets' question words; a rate above this points
 # at another embedding file or a tokenisation that differs from the original's.
 GLOVE_OOV_LIMIT = 0.10
 FEATURE_STAGES = ("appearance", "motion")
@@ -89,16 +90,18 @@ def data_checks(run: TrainRun, data: RunInfo, table: PaperTable, findings: Findi
         value = _count(missing) + (f" of {_count(total)}" if total else "")
         topic, title, why = deviation_topic("data", "missing_videos")
         findings.add(topic, title, RESULTS, why, Evidence(data.run_id, "videos_missing", value))
-    if run.value("dataset.kind") != table.key:
+    if run.value("dataset.kind") != table.dataset:
         return  # another dataset altogether: the dataset.kind finding says so
-    for split, accepted in table.questions.items():
-        value = _metric(data, f"questions_{split}")
+    sizes = table.split_sizes
+    for split, accepted in sizes.counts.items():
+        value = _metric(data, sizes.metric(split))
         if value is None:
-            unverified.append(f"data run {data.run_id} has no questions_{split} metric: split size unverified")
+            unverified.append(f"data run {data.run_id} has no {sizes.metric(split)} metric: split size unverified")
         elif int(value) not in accepted:
             findings.add("dataset_size", f"{table.title} split sizes differ from the published ones", RESULTS,
-                         "other annotations or a subset: accuracies are over other questions",
-                         Evidence(data.run_id, f"questions_{split}", _count(value), " or ".join(map(str, accepted))))
+                         f"other annotations or a subset: accuracies are over other questions (the published "
+                         f"sizes count {sizes.unit})",
+                         Evidence(data.run_id, sizes.metric(split), _count(value), " or ".join(map(str, accepted))))
 
 
 def feature_checks(stage: str, feature: RunInfo, findings: Findings, unverified: list[str]) -> None:

@@ -1,4 +1,7 @@
-"""The report's figures as PNG files: accuracy per question type, and training curves per seed.
+"""The report's figures as PNG files: accuracy per question type or category, and training curves per seed.
+
+The accuracy figure has one pair of bars per column of the paper's table (plus the categories the runs log that
+the table lacks, marked with "*"), its group headings written under their columns' labels.
 
 matplotlib's object API on the Agg canvas (no pyplot, no display, no global backend switch), so figures can be
 drawn from any thread or a server without ``DISPLAY``.
@@ -12,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dualvgr.report.paper import COLUMNS
+from dualvgr.report.paper import Column
 from dualvgr.report.stats import Summary
 
 DPI = 110
@@ -26,10 +29,12 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def accuracy_by_type(path: Path, paper: dict[str, float | None], ours: dict[str, Summary | None], *,
-                     paper_label: str, ours_label: str, title: str) -> Path:
-    """Grouped bars per column (what..where, all): the paper's value and ours (mean, std as error bar)."""
-    figure = Figure(figsize=(7.5, 3.8), layout="constrained")
+def accuracy_by_type(path: Path, columns: tuple[Column, ...], paper: dict[str, float | None],
+                     ours: dict[str, Summary | None], *, paper_label: str, ours_label: str, title: str) -> Path:
+    """Grouped bars per column (in ``columns``' order): the paper's value and ours (mean, std as error bar)."""
+    # Tables range from 6 to 16 columns; labels stay readable at about 0.6 inch a column.
+    figure = Figure(figsize=(max(7.5, 0.62 * len(columns) + 2), 3.8 + (0.35 if _groups(columns) else 0)),
+                    layout="constrained")
     axes = figure.add_subplot()
     width = 0.38
     labelled = set()
@@ -40,18 +45,27 @@ def accuracy_by_type(path: Path, paper: dict[str, float | None], ours: dict[str,
         labelled.add(name)
         return name
 
-    for i, column in enumerate(COLUMNS):
-        value = paper.get(column)
+    for i, column in enumerate(columns):
+        value = paper.get(column.key)
         if value is not None:
             axes.bar(i - width / 2, value, width, color=PAPER_COLOUR, label=label(paper_label))
             axes.annotate(f"{value:.1f}", (i - width / 2, value), ha="center", va="bottom", fontsize=7)
-        summary = ours.get(column)
+        summary = ours.get(column.key)
         if summary is not None:
             axes.bar(i + width / 2, summary.mean, width, color=OURS_COLOUR, label=label(ours_label),
                      yerr=summary.std or 0.0, capsize=3, ecolor="black")
             top = summary.mean + (summary.std or 0.0)
             axes.annotate(f"{summary.mean:.1f}", (i + width / 2, top), ha="center", va="bottom", fontsize=7)
-    axes.set_xticks(range(len(COLUMNS)), [c.capitalize() for c in COLUMNS])
+    axes.set_xticks(range(len(columns)), [column.label if column.in_paper else f"{column.key}*"
+                                          for column in columns], fontsize=8)
+    if groups := _groups(columns):  # group headings on a second tick row under their columns
+        below = axes.secondary_xaxis("bottom")
+        below.set_xticks([(first + last) / 2 for _, first, last in groups], [name for name, _, _ in groups],
+                         fontsize=8, fontweight="bold")
+        below.tick_params(axis="x", length=0, pad=16)
+        below.spines["bottom"].set_visible(False)
+    if any(not column.in_paper for column in columns):
+        axes.set_xlabel("* not in the paper's table", fontsize=7, loc="right")
     axes.set_ylabel("accuracy (%)")
     axes.set_ylim(0, 100)
     axes.set_title(title, fontsize=10)
@@ -59,6 +73,17 @@ def accuracy_by_type(path: Path, paper: dict[str, float | None], ours: dict[str,
         axes.legend(fontsize=8, loc="upper left")
     axes.grid(axis="y", alpha=0.3)
     return _save(figure, path)
+
+
+def _groups(columns: tuple[Column, ...]) -> list[tuple[str, int, int]]:
+    """(group, first index, last index) of each run of consecutive columns under one group heading."""
+    runs: list[tuple[str, int, int]] = []
+    for i, column in enumerate(columns):
+        if column.group and runs and runs[-1][0] == column.group and runs[-1][2] == i - 1:
+            runs[-1] = (column.group, runs[-1][1], i)
+        elif column.group:
+            runs.append((column.group, i, i))
+    return runs
 
 
 def training_curves(path: Path, curves: dict[str, dict[str, list[tuple[int, float]]]], *, title: str) -> Path:

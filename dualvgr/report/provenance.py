@@ -98,6 +98,7 @@ def provenance(collection: Collection) -> Provenance:
         ("train host", _values(train, _tag("dualvgr.host"))),
         ("data fingerprint", _values(stage_runs["data"], _tag("dualvgr.dataset_fingerprint"))),
         ("questions train / val / test (data run)", _values(stage_runs["data"], _splits("questions"))),
+        ("videos train / val / test (data run)", _values(stage_runs["data"], _splits("videos"))),
         ("videos missing (data run)", _values(stage_runs["data"], _metric("videos_missing"))),
         ("appearance weights", _values(stage_runs["appearance"], _weights)),
         ("appearance feature width", _values(stage_runs["appearance"], _metric("feature_width"))),

@@ -4,6 +4,10 @@
 cannot disagree. The HTML is self-contained: inline CSS, figures embedded as base64 PNG data URIs, no script
 and no external resource, so it opens from a mail attachment or an MLflow artifact view alike. Inline markup
 in text is limited to ``**bold**`` and ```code```.
+
+A table's header may group consecutive columns under one heading (the SVQA table's "Integer comparison: More,
+Equal, Less"): HTML draws a second header row with spanning cells; Markdown, which has one header row, says both
+in each cell ("Integer comparison: More").
 """
 
 from __future__ import annotations
@@ -32,8 +36,12 @@ class Table:
     caption: str = ""
     emphasis: frozenset[int] = frozenset()  # row indices drawn bold
     table_id: str = ""  # an id for the HTML table (tests and anchors)
+    groups: tuple[str, ...] = ()  # per header cell, the group heading over it ("" = none); () = no groups
 
     def __post_init__(self) -> None:
+        if self.groups and len(self.groups) != len(self.header):
+            raise ValueError(f"table groups {self.groups} name {len(self.groups)} cells, the header {self.header} "
+                             f"has {len(self.header)}")
         for row in self.rows:
             if len(row) != len(self.header):
                 raise ValueError(
@@ -75,7 +83,9 @@ def _md_table(table: Table) -> list[str]:
     lines = []
     if table.caption:
         lines += [f"*{table.caption}*", ""]
-    lines.append("| " + " | ".join(_md_cell(h) for h in table.header) + " |")
+    groups = table.groups or ("",) * len(table.header)
+    header = [f"{group}: {cell}" if group else cell for group, cell in zip(groups, table.header, strict=True)]
+    lines.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
     lines.append("|" + "|".join("---" for _ in table.header) + "|")
     for i, row in enumerate(table.rows):
         cells = [_md_cell(c) for c in row]
@@ -117,7 +127,7 @@ h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin
 nav a{margin-right:1em}
 .wide{overflow-x:auto}table{border-collapse:collapse;margin:.6em 0 1em;font-size:.92em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f2f4f7}tr.em td{font-weight:700;background:#f7fbff}
+th{background:#f2f4f7}th.group{text-align:center}tr.em td{font-weight:700;background:#f7fbff}
 caption{caption-side:top;text-align:left;font-style:italic;color:#444;padding-bottom:.3em}
 code{background:#f4f4f4;padding:0 .25em;border-radius:3px;font-size:.92em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#444;font-style:italic}
@@ -135,12 +145,39 @@ def _html_table(table: Table) -> str:
     parts = [f'<div class="wide"><table{ident}>']
     if table.caption:
         parts.append(f"<caption>{_inline(table.caption)}</caption>")
-    parts.append("<thead><tr>" + "".join(f"<th>{_inline(h)}</th>" for h in table.header) + "</tr></thead><tbody>")
+    parts.append(f"<thead>{_html_header(table)}</thead><tbody>")
     for i, row in enumerate(table.rows):
         css = ' class="em"' if i in table.emphasis else ""
         parts.append(f"<tr{css}>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
     parts.append("</tbody></table></div>")
     return "".join(parts)
+
+
+def _spans(groups: tuple[str, ...]) -> list[tuple[str, int]]:
+    """Consecutive header cells of one group as (group, count); ungrouped cells one each."""
+    spans: list[tuple[str, int]] = []
+    for group in groups:
+        if group and spans and spans[-1][0] == group:
+            spans[-1] = (group, spans[-1][1] + 1)
+        else:
+            spans.append((group, 1))
+    return spans
+
+
+def _html_header(table: Table) -> str:
+    """One header row, or with groups two: group cells spanning their columns, ungrouped cells spanning both rows."""
+    if not any(table.groups):
+        return "<tr>" + "".join(f"<th>{_inline(h)}</th>" for h in table.header) + "</tr>"
+    top, bottom, index = [], [], 0
+    for group, count in _spans(table.groups):
+        cells = table.header[index:index + count]
+        index += count
+        if group:
+            top.append(f'<th colspan="{count}" class="group">{_inline(group)}</th>')
+            bottom += [f"<th>{_inline(cell)}</th>" for cell in cells]
+        else:
+            top.append(f'<th rowspan="2">{_inline(cells[0])}</th>')
+    return "<tr>" + "".join(top) + "</tr><tr>" + "".join(bottom) + "</tr>"
 
 
 def _html_figure(figure: Figure) -> str:

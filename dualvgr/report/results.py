@@ -4,9 +4,13 @@ The train stage scores its best checkpoint on the split ``train.eval_split`` nam
 under that split's name (:data:`FINAL_METRIC_PREFIX`): ``test`` -> ``test_acc``, ``test_acc_<type>``,
 ``test_prior_acc``; ``val`` -> ``best_val_acc``, ``best_val_acc_<type>``, ``best_val_prior_acc`` (and no
 ``test_*`` metric at all). The report reads the scored split's metrics and names that split wherever it shows
-them. Runs log fractions; the paper's tables are in %, so everything here is in points. A question type absent
-from a split has no metric: it is left out of that column's statistics (n can differ between columns), never
-counted as 0. Questions the train stage dropped (``<split>_questions_dropped``: their video has no features) are
+them. Runs log fractions; the paper's tables are in %, so everything here is in points.
+
+The columns are the paper table's (its question types or categories, each with the metric suffix the train stage
+logs for it), in its order. A category absent from a split has no metric: it is left out of that column's
+statistics (n can differ between columns), never counted as 0. A category the runs log but the table lacks is
+kept as an extra column after the table's, marked "(not in the paper)", so no measured number is dropped
+silently. Questions the train stage dropped (``<split>_questions_dropped``: their video has no features) are
 not scored; their counts are carried beside the accuracies.
 """
 
@@ -20,7 +24,7 @@ from pathlib import Path
 from dualvgr.core.errors import StageError
 from dualvgr.core.tracking import TAG_CONFIG_HASH, TAG_GIT_COMMIT
 from dualvgr.report.collect import Collection, TrainRun
-from dualvgr.report.paper import COLUMNS, PaperTable
+from dualvgr.report.paper import ALL, Column, PaperTable
 from dualvgr.report.stats import Judgement, Summary, judge, summarize
 from dualvgr.train.metrics import FINAL_METRIC_PREFIX
 
@@ -40,8 +44,13 @@ class ScoredSplit:
         return FINAL_METRIC_PREFIX[self.name]
 
     def accuracy(self, column: str) -> str:
-        """The metric of ``column`` (a question type, or "all")."""
-        return f"{self.prefix}acc" if column == "all" else f"{self.prefix}acc_{column}"
+        """The metric of the column keyed ``column`` (a question type or category, or "all")."""
+        return f"{self.prefix}acc" if column == ALL else f"{self.prefix}acc_{column}"
+
+    def category_of(self, metric: str) -> str | None:
+        """The column key whose accuracy ``metric`` is (``test_acc_what`` -> what), else None."""
+        stem = f"{self.prefix}acc_"
+        return metric[len(stem):] if metric.startswith(stem) and len(metric) > len(stem) else None
 
     @property
     def prior(self) -> str:
@@ -76,7 +85,8 @@ def scored_split(collection: Collection) -> ScoredSplit:
 @dataclass(frozen=True)
 class Results:
     split: ScoredSplit  # what the accuracies below were computed on
-    columns: dict[str, Summary | None]  # what..where, all -> summary over seeds (points)
+    layout: tuple[Column, ...]  # the table's columns, then the extra ones the runs log (in_paper False)
+    columns: dict[str, Summary | None]  # column key -> summary over seeds (points), in the layout's order
     judgements: dict[str, Judgement | None]
     paper: dict[str, float | None]  # the paper's (test) value per column
     best_val: Summary | None  # model-selection val accuracy; None when val is the scored split (= the headline)
@@ -87,11 +97,16 @@ class Results:
 
     @property
     def headline(self) -> Summary | None:
-        return self.columns["all"]
+        return self.columns[ALL]
 
     @property
     def headline_judgement(self) -> Judgement | None:
-        return self.judgements["all"]
+        return self.judgements[ALL]
+
+    @property
+    def extra(self) -> tuple[Column, ...]:
+        """The columns the runs log but the paper's table lacks."""
+        return tuple(column for column in self.layout if not column.in_paper)
 
     @property
     def on_val(self) -> bool:
@@ -108,23 +123,36 @@ def _summary(runs: list[TrainRun], key: str) -> Summary | None:
     return summarize(values) if values else None
 
 
+def layout(collection: Collection, table: PaperTable) -> tuple[Column, ...]:
+    """The table's columns, then one per category some run logs on the scored split that the table lacks."""
+    split = scored_split(collection)
+    logged = {key for run in collection.runs for metric in run.info.metrics
+              if (key := split.category_of(metric)) is not None}
+    extra = sorted(logged - set(table.keys))
+    return (*table.columns, *(Column(key, f"{key} (not in the paper)", in_paper=False) for key in extra))
+
+
 def aggregate(collection: Collection, table: PaperTable, tolerance: float, comparable: bool) -> Results:
     split = scored_split(collection)
-    columns = {column: _summary(collection.runs, split.accuracy(column)) for column in COLUMNS}
+    columns_ = layout(collection, table)
+    columns = {column.key: _summary(collection.runs, split.accuracy(column.key)) for column in columns_}
+    paper = {column.key: table.reference_row.get(column.key) for column in columns_}
     judgements = {
-        column: None if summary is None else judge(summary, table.reference_row[column], tolerance, comparable)
-        for column, summary in columns.items()
+        key: None if summary is None else judge(summary, paper[key], tolerance, comparable)
+        for key, summary in columns.items()
     }
     dropped = {run.run_id: counts for run in collection.runs
                if (counts := {s: n for s in SPLITS if (n := questions_dropped(run, s))})}
-    best_val = None if split.accuracy("all") == BEST_VAL else _summary(collection.runs, BEST_VAL)
-    return Results(split, columns, judgements, dict(table.reference_row), best_val,
+    best_val = None if split.accuracy(ALL) == BEST_VAL else _summary(collection.runs, BEST_VAL)
+    return Results(split, columns_, columns, judgements, paper, best_val,
                    _summary(collection.runs, split.prior), dropped, tolerance, comparable)
 
 
-CSV_COLUMNS = ("experiment", "pooled_by", "pool_key", "config_hash", "run_id", "seed", "git_commit", "started",
-               "eval_split", "device", "precision", *(f"acc_{column}_pct" for column in COLUMNS), "prior_pct",
-               "best_val_pct", "best_epoch_1based", *(dropped_metric(s) for s in SPLITS), "epochs_logged")
+def csv_columns(columns: tuple[Column, ...]) -> tuple[str, ...]:
+    """``results.csv``'s header: one ``acc_<key>_pct`` per report column (the table's, then the extra ones)."""
+    return ("experiment", "pooled_by", "pool_key", "config_hash", "run_id", "seed", "git_commit", "started",
+            "eval_split", "device", "precision", *(f"acc_{column.key}_pct" for column in columns), "prior_pct",
+            "best_val_pct", "best_epoch_1based", *(dropped_metric(s) for s in SPLITS), "epochs_logged")
 
 
 def _pct_text(run: TrainRun, key: str) -> str:
@@ -132,7 +160,7 @@ def _pct_text(run: TrainRun, key: str) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def run_rows(collection: Collection) -> list[dict[str, str]]:
+def run_rows(collection: Collection, columns: tuple[Column, ...]) -> list[dict[str, str]]:
     """One row per reported run: accuracies in % on the split ``eval_split`` names, empty where a metric is absent."""
     split = scored_split(collection)
     rows = []
@@ -145,7 +173,7 @@ def run_rows(collection: Collection) -> list[dict[str, str]]:
             "config_hash": tags.get(TAG_CONFIG_HASH, ""), "run_id": run.run_id, "seed": run.info.seed,
             "git_commit": tags.get(TAG_GIT_COMMIT, ""), "started": run.info.started, "eval_split": split.name,
             "device": tags.get("dualvgr.device", ""), "precision": tags.get("dualvgr.precision", ""),
-            **{f"acc_{column}_pct": pct(split.accuracy(column)) for column in COLUMNS},
+            **{f"acc_{column.key}_pct": pct(split.accuracy(column.key)) for column in columns},
             "prior_pct": pct(split.prior), "best_val_pct": pct(BEST_VAL),
             "best_epoch_1based": "" if best_epoch is None else str(int(best_epoch) + 1),  # logged 0-based
             **{dropped_metric(s): "" if (v := metrics.get(dropped_metric(s))) is None else str(int(v))
@@ -156,9 +184,9 @@ def run_rows(collection: Collection) -> list[dict[str, str]]:
     return rows
 
 
-def write_csv(collection: Collection, path: Path) -> Path:
+def write_csv(collection: Collection, columns: tuple[Column, ...], path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=csv_columns(columns))
         writer.writeheader()
-        writer.writerows(run_rows(collection))
+        writer.writerows(run_rows(collection, columns))
     return path

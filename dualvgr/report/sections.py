@@ -1,4 +1,4 @@
-"""The report as a document: headline, per-type table, curves, fidelity audit, runs, provenance, ledger, source.
+"""The report as a document: headline, per-category table, curves, fidelity audit, runs, provenance, ledger, source.
 
 Pure: takes what the other modules computed (results, audit, provenance, figure files) and arranges it; the
 Markdown and HTML renderings both come from this one document (``render.py``).
@@ -15,7 +15,7 @@ from dualvgr.report.audit import Audit
 from dualvgr.report.collect import Collection
 from dualvgr.report.findings import Finding, Severity
 from dualvgr.report.ledger import STATUSES, ledger
-from dualvgr.report.paper import COLUMNS, PaperTable
+from dualvgr.report.paper import ALL, Column, PaperTable
 from dualvgr.report.provenance import Provenance
 from dualvgr.report.render import Bullets, Document, Figure, Paragraph, Section, Table
 from dualvgr.report.results import BEST_VAL, Results
@@ -23,9 +23,8 @@ from dualvgr.report.stats import Judgement, Summary, printed
 
 SHORT = 8  # run ids are abbreviated in the audit; Provenance lists them in full
 NOT_COMPARABLE_BANNER = (
-    "Synthetic data: these numbers are NOT comparable to the paper. This experiment runs the pipeline on data "
-    "that is not the paper's (the fidelity audit lists every difference from the paper's configuration); the "
-    "paper's {title} numbers are shown for orientation only."
+    "These numbers are NOT comparable to the paper: {why}. The fidelity audit lists every difference from the "
+    "paper's configuration; the paper's {title} numbers are shown for orientation only."
 )
 
 
@@ -39,6 +38,7 @@ class Inputs:
     provenance: Provenance
     type_figure: Path
     curves_figure: Path
+    why_not_comparable: str = ""  # the banner's reason when the numbers are not comparable
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -71,11 +71,11 @@ def _with_dropped(value: str, count: int) -> str:
 def headline(inputs: Inputs) -> Section:
     results, table = inputs.results, inputs.table
     summary, judgement = results.headline, results.headline_judgement
-    paper = table.reference_row["all"]
+    paper = table.reference_row[ALL]
     split = results.split.name
     blocks: list = []
     if summary is None:
-        blocks.append(Paragraph(f"**No accuracy to report:** the runs have no `{results.split.accuracy('all')}` "
+        blocks.append(Paragraph(f"**No accuracy to report:** the runs have no `{results.split.accuracy(ALL)}` "
                                 f"metric (the {split} split's accuracy, train.eval_split: {split})."))
     else:
         interval = (f"95% CI {summary.interval()}, Student t with {summary.n - 1} d.o.f." if summary.n > 1 else
@@ -105,7 +105,7 @@ def headline(inputs: Inputs) -> Section:
         val_dropped = sum(counts.get("val", 0) for counts in results.dropped.values())
         rows.append(("best val accuracy (selects the checkpoint)", _with_dropped(_ms(results.best_val), val_dropped),
                      str(results.best_val.n), results.best_val.interval(), "not reported", "—", "—"))
-    rows.append((f"answer prior (most frequent train answer per type), {split}", _ms(results.prior),
+    rows.append((f"answer prior (most frequent train answer per {table.category.name}), {split}", _ms(results.prior),
                  str(results.prior.n) if results.prior else "0", "—", "—", "—", "—"))
     blocks.append(Table(
         ("Metric", "Reproduced (mean ± std)", "n", "95% CI", "Paper (test)", "Δ (points)", "Verdict"), tuple(rows),
@@ -124,33 +124,48 @@ VERDICT_RULE = (
 )
 
 
+def _labels(columns: tuple[Column, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(labels, groups) of the columns' header cells; groups are () when the table has none."""
+    groups = tuple(column.group for column in columns)
+    return tuple(column.label for column in columns), groups if any(groups) else ()
+
+
 def per_type(inputs: Inputs) -> Section:
+    """The paper's table with the reproduction's row and Δ, one column per question type or category; a category
+    the runs log but the table lacks is an extra column marked "(not in the paper)"; then per-column statistics."""
     results, table = inputs.results, inputs.table
-    split = results.split.name
-    header = ("Method", *(c.capitalize() for c in COLUMNS))
-    rows = [(method, *(_num(row[c], 1) for c in COLUMNS)) for method, row in table.context_rows.items()]
-    rows.append((f"{table.reference} (paper)", *(_num(table.reference_row[c]) for c in COLUMNS)))
-    rows.append((f"Reproduced on {split} (mean ± std)", *(_ms(results.columns[c]) for c in COLUMNS)))
+    split, category = results.split.name, table.category.name
+    columns, keys = results.layout, tuple(column.key for column in results.layout)
+    labels, groups = _labels(columns)
+    header = ("Method", *labels)
+    rows = [(method, *(_num(row.get(k), 1) for k in keys)) for method, row in table.context_rows.items()]
+    rows.append((f"{table.reference} (paper)", *(_num(results.paper[k]) for k in keys)))
+    rows.append((f"Reproduced on {split} (mean ± std)", *(_ms(results.columns[k]) for k in keys)))
     rows.append((f"Δ vs {table.reference} (points)", *(
-        _delta(j.delta if (j := results.judgements[c]) else None) for c in COLUMNS)))
-    comparison = Table(header, tuple(rows), caption=f"{table.title}, accuracy in % per question type (first word "
-                       f"of the question): the paper's rows are on test, the reproduction's on {split}; HME, HGA, "
-                       f"HCRN, TSN are the paper's comparison rows, for context.",
-                       emphasis=frozenset({len(rows) - 3, len(rows) - 2}), table_id="per-type")
+        _delta(j.delta if (j := results.judgements[k]) else None) for k in keys)))
+    context = ", ".join(table.context_rows)
+    extra = (f" Columns marked (not in the paper) are {category}s the runs log that the paper's table lacks."
+             if results.extra else "")
+    comparison = Table(header, tuple(rows), caption=f"{table.title}, accuracy in % per {category} ("
+                       f"{table.category.rule}): the paper's rows are on test, the reproduction's on {split}; "
+                       f"{context} are the paper's comparison rows, for context.{extra}",
+                       emphasis=frozenset({len(rows) - 3, len(rows) - 2}), table_id="per-type",
+                       groups=("", *groups) if groups else ())
     detail_rows = []
-    for column in COLUMNS:
-        summary, judgement = results.columns[column], results.judgements[column]
-        detail_rows.append((column, _num(table.reference_row[column]), _ms(summary),
+    for column in columns:
+        summary, judgement = results.columns[column.key], results.judgements[column.key]
+        detail_rows.append((column.heading, _num(results.paper[column.key]), _ms(summary),
                             str(summary.n) if summary else "0", summary.interval() if summary else "—",
                             _delta(judgement.delta if judgement else None), _verdict(judgement),
                             (judgement.seeds or "—") if judgement else "—"))
-    detail = Table(("Type", "Paper (test)", f"Reproduced on {split} (mean ± std)", "n", "95% CI", "Δ (points)",
-                    "Verdict", "Seeds to decide"), tuple(detail_rows),
-                   caption="Per-type statistics over seeds, judged as the headline; a type absent from the split has "
-                   "no metric and is left out (n counts the runs that have it).", table_id="per-type-detail")
-    figure = Figure(inputs.type_figure, f"Accuracy per question type: {table.reference} in the paper (test) vs "
+    detail = Table((category.capitalize(), "Paper (test)", f"Reproduced on {split} (mean ± std)", "n", "95% CI",
+                    "Δ (points)", "Verdict", "Seeds to decide"), tuple(detail_rows),
+                   caption=f"Statistics per {category} over seeds, judged as the headline; a {category} absent from "
+                   f"the split has no metric and is left out (n counts the runs that have it).",
+                   table_id="per-type-detail")
+    figure = Figure(inputs.type_figure, f"Accuracy per {category}: {table.reference} in the paper (test) vs "
                     f"reproduced on {split} (mean over seeds, error bar = std).")
-    return Section("Accuracy per question type", "per-type", [comparison, detail, figure])
+    return Section(f"Accuracy per {category}", "per-type", [comparison, detail, figure])
 
 
 def training(inputs: Inputs) -> Section:
@@ -163,7 +178,7 @@ def training(inputs: Inputs) -> Section:
         metrics, dropped = run.info.metrics, results.dropped.get(run.run_id, {})
         best_epoch = metrics.get("best_epoch")
         epochs = len(run.curves.get("val_acc", run.curves.get("train_loss", [])))
-        accuracies = [_with_dropped(_num(_pct(metrics.get(split.accuracy("all")))), dropped.get(split.name, 0))]
+        accuracies = [_with_dropped(_num(_pct(metrics.get(split.accuracy(ALL)))), dropped.get(split.name, 0))]
         if not scored_is_val:
             accuracies.append(_with_dropped(_num(_pct(metrics.get(BEST_VAL))), dropped.get("val", 0)))
         rows.append((run.info.seed, f"`{run.run_id[:SHORT]}`", *accuracies,
@@ -283,6 +298,7 @@ def source_section(table: PaperTable) -> Section:
     source = table.source
     return Section("Source of the paper's numbers", "source", [Bullets((
         f"Paper: {source.paper}", f"Numbers: {source.transcribed_from}", f"Protocol: {source.protocol}",
+        f"Published split sizes: {table.split_sizes.describe()}",
         f"Paper configuration audited against: `experiments/{table.spec_file}`"))])
 
 
@@ -291,7 +307,8 @@ def build_document(inputs: Inputs) -> Document:
     n = len(inputs.collection.runs)
     subtitle = (f"Experiment `{inputs.experiment}` · {n} seed{'s' if n != 1 else ''} · compared with the "
                 f"{table.title} table of Wang et al., DualVGR (IEEE TMM 2021)")
-    banner = None if results.comparable else NOT_COMPARABLE_BANNER.format(title=table.title)
+    banner = None if results.comparable else NOT_COMPARABLE_BANNER.format(
+        why=inputs.why_not_comparable or "the runs are not on the paper's data", title=table.title)
     return Document(
         title=f"DualVGR reproduction report: {inputs.experiment}", subtitle=subtitle, banner=banner,
         sections=[headline(inputs), per_type(inputs), training(inputs), audit_section(inputs), runs_section(inputs),

@@ -26,7 +26,7 @@ from dualvgr.report.audit import audit
 from dualvgr.report.collect import Collection, collect
 from dualvgr.report.figures import accuracy_by_type, training_curves
 from dualvgr.report.findings import Audit, Severity
-from dualvgr.report.paper import paper_spec, table_for
+from dualvgr.report.paper import ALL, choose_table, paper_spec
 from dualvgr.report.provenance import provenance
 from dualvgr.report.render import render_html, render_markdown
 from dualvgr.report.results import Results, aggregate, write_csv
@@ -35,7 +35,7 @@ from dualvgr.report.sections import Inputs, build_document
 MARKDOWN, HTML, CSV = "report.md", "report.html", "results.csv"
 FINDING_METRICS = {Severity.RESULTS: "findings_can_change_results", Severity.IMPLEMENTATION: "findings_implementation",
                    Severity.COSMETIC: "findings_cosmetic"}
-TYPE_FIGURE, CURVES_FIGURE = "accuracy_by_type.png", "training_curves.png"
+TYPE_FIGURE, CURVES_FIGURE = "accuracy_by_type.png", "training_curves.png"  # per question type or category
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ReportFiles:
         for column, summary in self.results.columns.items():
             if summary is None:
                 continue
-            name = f"reproduced_{split}_acc" if column == "all" else f"reproduced_{split}_acc_{column}"
+            name = f"reproduced_{split}_acc" if column == ALL else f"reproduced_{split}_acc_{column}"
             values[f"{name}_mean"] = summary.mean
             if summary.std is not None:
                 values[f"{name}_std"] = summary.std
@@ -78,7 +78,7 @@ class ReportFiles:
         judgement = self.results.headline_judgement
         if judgement is not None and judgement.delta is not None:
             values["delta_points"] = judgement.delta  # as printed: whole hundredths
-            values["paper_test_acc"] = self.results.paper["all"]
+            values["paper_test_acc"] = self.results.paper[ALL]
         return values
 
 
@@ -110,23 +110,26 @@ def write_report(tracker: Tracker, experiment: str, output_dir: str | Path,
     collection = collect(tracker, experiment)
     settings, source = (paper_settings, "the report's spec") if paper_settings else _paper_settings(collection)
     tolerance = checked_tolerance(settings.tolerance, source)
-    table, comparable = table_for(settings.table)
-    comparable = comparable and not any(run.value("dataset.kind") == "synthetic" for run in collection.runs)
+    newest_last = sorted(collection.runs, key=lambda run: run.info.start_time)
+    choice = choose_table(settings.table, {run.run_id: run.value("dataset.kind") for run in newest_last})
+    table, comparable = choice.table, choice.comparable
     results = aggregate(collection, table, tolerance, comparable)
     findings = audit(collection, table, paper_spec(table), f"experiments/{table.spec_file}", comparable)
 
     directory = Path(output_dir) / experiment
     directory.mkdir(parents=True, exist_ok=True)
-    ours_label = f"reproduced on {results.split.name}" + ("" if comparable else " (synthetic, not comparable)")
+    ours_label = f"reproduced on {results.split.name}" + ("" if comparable else " (not comparable)")
+    category = table.category.name
     type_figure = accuracy_by_type(
-        directory / TYPE_FIGURE, table.reference_row, results.columns, paper_label=f"{table.reference} (paper)",
-        ours_label=f"{ours_label}, mean ± std", title=f"{experiment}: accuracy per question type vs {table.title} (paper: test)")
+        directory / TYPE_FIGURE, results.layout, results.paper, results.columns,
+        paper_label=f"{table.reference} (paper)", ours_label=f"{ours_label}, mean ± std",
+        title=f"{experiment}: accuracy per {category} vs {table.title} (paper: test)")
     curves_figure = training_curves(
         directory / CURVES_FIGURE, {run.info.seed: run.curves for run in collection.runs},
         title=f"{experiment}: training curves")
-    csv_path = write_csv(collection, directory / CSV)
+    csv_path = write_csv(collection, results.layout, directory / CSV)
     document = build_document(Inputs(experiment, collection, table, results, findings, provenance(collection),
-                                     type_figure, curves_figure))
+                                     type_figure, curves_figure, choice.why_not))
     markdown = directory / MARKDOWN
     markdown.write_text(render_markdown(document), encoding="utf-8")
     html = directory / HTML

@@ -27,8 +27,8 @@ bounds, the paper's value and the tolerance are each rounded once, by :func:`hun
 Δ is on whole hundredths. So 78.76 against 79.76 is Δ = -1.00, on the edge of a tolerance of 1, not beyond it, and
 a paper value printed as an interval's bound is inside that interval.
 
-A demo (``paper.table: none``, or synthetic data) is *not comparable*; a column the paper leaves empty has *no
-paper value*.
+A demo (``paper.table: none``, or data other than the table's data set) is *not comparable*; a column the paper
+leaves empty has *no paper value*.
 """
 
 from __future__ import annotations
@@ -214,7 +214,8 @@ def judge(summary: Summary, paper: float | None, tolerance: float, comparable: b
     delta = (mean - band.paper) / 10 ** DIGITS
     if not comparable:
         return Judgement(Verdict.NOT_COMPARABLE, delta,
-                         "synthetic/demo data: the paper's number is shown for orientation only")
+                         "not the paper's data, or no published table claimed (paper.table: none): the "
+                         "paper's number is shown for orientation only")
     if summary.ci_low is None:
         return Judgement(Verdict.INCONCLUSIVE, delta,
                          f"one seed has no spread, hence no interval: a single value ({from_hundredths(mean)}) "

@@ -9,17 +9,32 @@ audit reads; train runs carry per-epoch curves, the final metrics of the split `
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator, Literal, get_args
 
+import pytest
+
+from dualvgr.core import schema
+from dualvgr.core.errors import SpecError
 from dualvgr.core.schema import ExperimentSpec
-from dualvgr.core.spec import config_hash, dump_spec, flatten, load_spec, replace_in, spec_hash
+from dualvgr.core.spec import config_hash, dump_spec, flatten, load_spec, replace_in, spec_from_dict, spec_hash
 from dualvgr.core.tracking import Tracker
+from dualvgr.report import paper
 from dualvgr.report.results import FINAL_METRIC_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 MSVD_COUNTS = {"train": 30933, "val": 6415, "test": 13157}
 TYPES = ("what", "who", "how", "when", "where")
+# The original code's 15 SVQA question categories (the last function of a question's program).
+SVQA_CATEGORIES = (
+    "exist", "count", "compare_more", "compare_equal", "compare_less",
+    *(f"attribute_compare_{a}" for a in ("color", "size", "actiontype", "direction", "shape")),
+    *(f"query_{a}" for a in ("color", "size", "actiontype", "direction", "shape")),
+)
+SVQA_VIDEOS = {"train": 8400, "val": 1200, "test": 2400}
+SVQA_KINDS = ("svqa", "synthetic-svqa")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 TOKENIZER = "nltk 3.10.4 word_tokenize (punkt_tab english, embedded)"
 
@@ -48,6 +63,7 @@ class Upstream:
     glove_oov_rate: float = 0.03
     videos_missing: int = 0
     questions: dict[str, int] = field(default_factory=lambda: dict(MSVD_COUNTS))
+    videos: dict[str, int] = field(default_factory=dict)  # split -> videos (the data stage's videos_<split>)
     deviation_tags: dict[str, dict[str, str]] = field(default_factory=dict)  # stage -> {name: value}
 
 
@@ -87,7 +103,8 @@ def log_upstream(tracker: Tracker, spec: ExperimentSpec, up: Upstream | None = N
     if up.videos_missing:
         data_tags["dualvgr.deviation.missing_videos"] = str(up.videos_missing)
     data = log_run(tracker, spec, "data", tags=data_tags, metrics={
-        **{f"questions_{s}": n for s, n in up.questions.items()}, "videos_total": 1970,
+        **{f"questions_{s}": n for s, n in up.questions.items()}, **{f"videos_{s}": n for s, n in up.videos.items()},
+        "videos_total": sum(up.videos.values()) or 1970,
         "videos_missing": up.videos_missing})
 
     def features(stage: str, source: str, sha: str, width: int) -> str:
@@ -148,3 +165,43 @@ def log_reproduction(tracker: Tracker, spec: ExperimentSpec, accuracies: dict[in
     """Upstream runs shared by the seeds, then one train run per seed (seed -> overall accuracy on the scored split)."""
     upstream = log_upstream(tracker, spec, up)
     return [log_train(tracker, spec, seed, acc, upstream=upstream, **train) for seed, acc in accuracies.items()]
+
+
+# ------------------------------------------------------------------------------------------ SVQA stand-ins
+
+
+def _accepts_kind(kind: str) -> bool:
+    try:
+        spec_from_dict({"name": "probe", "dataset": {"kind": kind}})
+    except SpecError:
+        return False
+    return True
+
+
+@contextmanager
+def svqa_stand_ins(folder: Path) -> Iterator[None]:
+    """``dataset.kind: svqa`` / ``synthetic-svqa`` and ``experiments/svqa.yaml`` while the data-set work that
+    provides them is not on this branch: each stand-in is used only where the real one is missing.
+
+    The stand-in configuration is the MSVD-QA one on SVQA data (the SVQA setup is the data-set work's to write).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        missing = [kind for kind in SVQA_KINDS if not _accepts_kind(kind)]
+        if missing:
+            assert hasattr(schema, "DatasetKind"), f"dataset.kind refuses {missing} and the schema has no DatasetKind"
+            patch.setattr(schema, "DatasetKind", Literal[(*get_args(schema.DatasetKind), *missing)])
+        table = paper.paper_table("svqa")
+        if not (REPO / "experiments" / table.spec_file).is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            stand_in = load_spec(REPO / "experiments" / "msvd_qa.yaml", [
+                "name=svqa", "paper.table=svqa", "dataset.kind=svqa", "dataset.root=data/svqa"])
+            (folder / table.spec_file).write_text(dump_spec(stand_in), encoding="utf-8")
+            real_roots = paper.spec_roots
+            patch.setattr(paper, "spec_roots", lambda: (*real_roots(), folder))
+        yield
+
+
+def svqa_spec(name: str, **overrides) -> ExperimentSpec:
+    """The paper's SVQA configuration (or its stand-in: call inside :func:`svqa_stand_ins`) with ``name``."""
+    sets = [f"name={name}", *(f"{key}={value}" for key, value in overrides.items())]
+    return load_spec(paper.paper_spec_path(paper.paper_table("svqa")), sets)

@@ -1,4 +1,5 @@
-"""report.html opens in a real browser: headless Chromium loads it, decodes both figures and lays out the tables.
+"""report.html opens in a real browser: headless Chromium loads it, decodes both figures and lays out the tables
+(the SVQA table's grouped header included).
 
 Chromium comes from Debian's ``chromium`` package (``/usr/bin/chromium``; CI installs it). A copy of the report
 gets a probe script that, once the page has loaded, writes each image's decoded size and each table's row count
@@ -22,9 +23,18 @@ window.addEventListener('load', () => {
     i => `${i.dataset.file}=${i.complete ? i.naturalWidth : 0}x${i.naturalHeight}`);
   const tables = [...document.querySelectorAll('table')].map(t => `${t.id}=${t.rows.length}:${t.offsetWidth}`);
   const banner = document.getElementById('banner');
+  const groups = [...document.querySelectorAll('#per-type th.group')].map(th => {
+    const box = th.getBoundingClientRect();
+    return {text: th.textContent, span: th.colSpan, left: box.left, right: box.right, top: box.top,
+            height: box.height};
+  });
+  const labels = [...document.querySelectorAll('#per-type thead tr:nth-child(2) th')].map(th => {
+    const box = th.getBoundingClientRect();
+    return {text: th.textContent, left: box.left, right: box.right, top: box.top};
+  });
   const probe = document.createElement('pre');
   probe.id = 'probe';
-  probe.textContent = JSON.stringify({images, tables, banner: banner ? banner.offsetHeight : -1});
+  probe.textContent = JSON.stringify({images, tables, groups, labels, banner: banner ? banner.offsetHeight : -1});
   document.body.appendChild(probe);
 });
 </script>"""
@@ -85,3 +95,23 @@ def test_demo_banner_is_visible(demo_report, tmp_path):
     probe = render_in_browser(demo_report.html, tmp_path)
     assert probe["banner"] > 20, "the demo's not-comparable banner must be displayed"
     assert len(probe["images"]) == 2 and all(not s.endswith("=0x0") for s in probe["images"]), probe["images"]
+
+
+def test_svqa_grouped_header_is_laid_out_over_its_columns(svqa_report, tmp_path):
+    probe = render_in_browser(svqa_report.html, tmp_path)
+    tables = _tables(probe)
+    assert tables["per-type"][0] == 2 + 3 + 3, "two header rows + Unified-Attn, SA+TA-GRU, STRN + paper, ours, Δ"
+    groups, labels = probe["groups"], probe["labels"]
+    assert [(g["text"], g["span"]) for g in groups] == [
+        ("Integer comparison", 3), ("Attribute comparison", 5), ("Query", 5)], groups
+    assert len(labels) == 13, labels
+    start = 0
+    for group in groups:
+        covered = labels[start:start + group["span"]]
+        start += group["span"]
+        assert group["height"] > 10, f"{group['text']} is not displayed: {group}"
+        assert abs(group["left"] - covered[0]["left"]) < 1 and abs(group["right"] - covered[-1]["right"]) < 1, \
+            f"{group['text']} does not span its columns {[c['text'] for c in covered]}: {group} vs {covered}"
+        assert all(c["top"] > group["top"] for c in covered), f"{group['text']} must sit above its columns"
+    assert probe["banner"] == -1 and len(probe["images"]) == 2
+    assert all(not size.endswith("=0x0") for size in probe["images"]), probe["images"]

@@ -130,7 +130,7 @@ def test_report_scored_on_val_names_val_everywhere_and_never_test(tracker, reque
     text = _plain_markdown(files)
     assert "Overall val accuracy **39.07 ± 0.55 %**" in text and "Computed on val, not test" in text
     assert "| **val accuracy, all scored questions** |" in text
-    assert "answer prior (most frequent train answer per type), val" in text
+    assert "answer prior (most frequent train answer per question type), val" in text
     assert "Reproduced on val (mean ± std)" in text and "| Seed | Run | Val acc | Best epoch" in text
     assert "test accuracy," not in text and "Test acc" not in text and ", test |" not in text, \
         "no val number may be called a test number"

@@ -114,3 +114,26 @@ def test_negative_tolerance_in_the_report_spec_is_a_spec_error(tracker, request,
     with pytest.raises(SpecError, match=r"^paper.tolerance is -1.0 in the report's spec: expected a number of "
                                         r"accuracy points >= 0 .*--set paper.tolerance=1.0$"):
         write_report(tracker, name, tmp_path, paper_settings=PaperSpec(table="msvd-qa", tolerance=-1.0))
+
+
+def test_generated_reports_are_ignored_by_git_but_the_folder_readme_is_not():
+    """reports/<experiment>/ is generated (/reports/*/ in .gitignore); reports/README.md says what lands there."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+
+    def ignored(path: str) -> bool:
+        done = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=REPO, capture_output=True)
+        assert done.returncode in (0, 1), done.stderr
+        return done.returncode == 0
+
+    assert (REPO / "reports" / "README.md").is_file(), "reports/README.md describes the generated folders"
+    assert not ignored("reports/README.md"), ".gitignore must not ignore reports/README.md"
+    for generated in ("report.md", "report.html", "results.csv", "accuracy_by_type.png"):
+        assert ignored(f"reports/msvd_qa/{generated}"), f"reports/msvd_qa/{generated} must be ignored by git"
+    text = (REPO / "reports" / "README.md").read_text(encoding="utf-8")
+    for needle in ("report.md", "report.html", "results.csv", "accuracy_by_type.png", "training_curves.png",
+                   "dualvgr report", "mlflow run . -e report", "/reports/*/"):
+        assert needle in text, f"reports/README.md must mention {needle}"
