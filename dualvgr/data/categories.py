@@ -79,8 +79,8 @@ class QuestionCategories:
             return len(self.names)
         if name not in self._index:
             raise DataError(
-                f"{where} (id {item.id}): question category {name!r} is not one of this data set's categories "
-                f"({', '.join(self.names)})"
+                f"{where}: question id {item.id} has the category {name!r}, which is not one of this data set's "
+                f"categories ({', '.join(self.names)}); fix its annotation, or register the data set with it"
             )
         return self._index[name]
 
