@@ -76,7 +76,6 @@ Weight = Annotated[float, Range(ge=0)]
 # draws is 7 px across (radius 3), so a frame under 16 px is mostly shape.
 SyntheticSide = Annotated[int, Range(ge=16, multiple_of=2, why="MJPG stores even sides; a shape is 7 px across")]
 
-DatasetKind = Literal["synthetic", "msvd-qa", "msrvtt-qa"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Split = Literal["train", "val", "test"]
 
@@ -102,12 +101,17 @@ class SyntheticSpec:
 
 @dataclass
 class DatasetSpec:
-    kind: DatasetKind = "synthetic"
-    # Dataset root holding {train,val,test}_qa.json and the videos; relative paths are from the working directory.
+    # A registered data set (dualvgr.core.registries.DATASETS): msvd-qa, msrvtt-qa, svqa, synthetic (the demo), or
+    # one a plug-in registers; checked when a stage looks it up.
+    kind: str = "synthetic"
+    # Dataset root holding the annotations and the videos ({train,val,test}_qa.json for MSVD-QA/MSRVTT-QA,
+    # questions.json and useVideo/ for SVQA); relative paths are from the working directory.
     root: str = "data/demo"
     # MSVD-QA video folder: auto finds video/, YouTubeClips/ or video/YouTubeClips/ (original bug B23).
     layout: Literal["auto", "video", "YouTubeClips", "video/YouTubeClips"] = "auto"
     mapping_file: str = "youtube_mapping.txt"
+    # SVQA: a folder with {train,val,test}_svqa_ids.txt; null = the official lists shipped with the harness.
+    svqa_splits: str | None = None
     # A reproduction with missing videos is not the paper's; allowing it is audited as a deviation.
     allow_missing_videos: bool = False
     synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)

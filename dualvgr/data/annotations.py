@@ -1,8 +1,11 @@
 """Read MSVD-QA / MSRVTT-QA style QA annotation files (``{train,val,test}_qa.json``).
 
-Format (dualvgr-original.md §1.1): a JSON list of objects with ``question`` (str), ``answer`` (str),
-``video_id`` (int) and ``id`` (int; MSRVTT adds ``category_id``, which is ignored). The original reads only
-question, answer and video_id; we validate all three and report the first offending entry by index.
+Format (``docs/original.md``, raw annotations): a JSON list of objects with ``question`` (str), ``answer``
+(str), ``video_id`` (int) and ``id`` (int; MSRVTT adds ``category_id``, which is ignored). The original reads
+only question, answer and video_id; we validate all three and report the first offending entry by index.
+
+:class:`QAItem` is what every data set's parser yields, whatever its file format (:mod:`dualvgr.data.entry`);
+:class:`Annotations` is a data set's items per split with the files they come from.
 """
 
 from __future__ import annotations
@@ -24,6 +27,16 @@ class QAItem:
     question: str
     answer: str
     video_id: int
+    category: str | None = None  # the category the annotation names (SVQA); None where the question decides it
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """A data set's QA items per split, and the files they were read from."""
+
+    items: dict[str, tuple[QAItem, ...]]  # split -> its QA items, in file order
+    sources: dict[str, Path]  # split -> the file its items come from (messages, the questions stage's records)
+    files: dict[str, Path]  # name -> every file that defines the items (the dataset fingerprint hashes them)
 
 
 def qa_file(root: Path, split: str) -> Path:
@@ -74,3 +87,11 @@ def _parse_item(path: Path, index: int, entry: object) -> QAItem:
 def load_splits(root: Path, splits: tuple[str, ...] = SPLITS) -> dict[str, list[QAItem]]:
     """All splits of a dataset root, keyed by split name."""
     return {split: load_qa_file(qa_file(root, split)) for split in splits}
+
+
+def load_qa_files(files: dict[str, Path]) -> Annotations:
+    """:class:`Annotations` of ``{split: *_qa.json}`` files (the MSVD-QA / MSRVTT-QA format)."""
+    files = {split: Path(path) for split, path in files.items()}
+    return Annotations(
+        items={split: tuple(load_qa_file(path)) for split, path in files.items()}, sources=files, files=dict(files)
+    )

@@ -1,5 +1,8 @@
 """Check a dataset on disk: annotations parse, every referenced video exists and decodes whole; fingerprint it.
 
+The data set's entry (:mod:`dualvgr.data.entry`) parses its annotations and says where its videos are; the
+check is the same for every data set.
+
 Each video is decoded to its last frame, as the feature stages will (grab only: no colour conversion), so the
 check finds before any extraction what would fail it. Two kinds of bad video, with two different remedies:
 
@@ -32,8 +35,7 @@ from tqdm import tqdm
 
 from dualvgr.core.errors import DataError
 from dualvgr.core.fingerprint import StatCache
-from dualvgr.data.annotations import SPLITS, load_qa_file, qa_file
-from dualvgr.data.layout import msrvtt_video_paths, msvd_video_paths
+from dualvgr.data.entry import DatasetSource, dataset_entry
 from dualvgr.features.video import FAILED_VIDEO_FIX, DamagedVideo, VideoError, count_frames, failed_video_message
 
 MISSING_SHOWN = 20
@@ -44,7 +46,7 @@ PROBLEM, DAMAGED = "problem", "damaged"
 class DatasetInventory:
     kind: str
     root: Path
-    annotation_files: dict[str, Path]
+    annotation_files: dict[str, Path]  # split -> the file its questions come from
     questions: dict[str, int]  # QA pairs per split
     videos_per_split: dict[str, int]
     video_paths: dict[int, Path]  # every video referenced by any split, by dataset video id
@@ -60,23 +62,30 @@ class DatasetInventory:
 
 
 def inspect_dataset(
-    kind: str, root: Path, *, layout: str = "auto", mapping_file: str = "youtube_mapping.txt", progress: bool = True,
-    cache: StatCache | None = None, workers: int = 0,
+    kind: str, root: Path, *, layout: str = "auto", mapping_file: str = "youtube_mapping.txt",
+    svqa_splits: Path | None = None, progress: bool = True, cache: StatCache | None = None, workers: int = 0,
 ) -> DatasetInventory:
-    """Parse annotations, locate and decode every video (in ``workers`` processes; 0: this one), fingerprint."""
-    root = Path(root)
+    """:func:`inspect_source` of the data set ``kind`` (a registered ``dataset.kind``) at ``root``."""
+    source = DatasetSource(kind=kind, root=Path(root), layout=layout, mapping_file=mapping_file,
+                           svqa_splits=None if svqa_splits is None else Path(svqa_splits))
+    return inspect_source(source, progress=progress, cache=cache, workers=workers)
+
+
+def inspect_source(
+    source: DatasetSource, *, progress: bool = True, cache: StatCache | None = None, workers: int = 0,
+) -> DatasetInventory:
+    """Parse annotations, locate and decode every video (in ``workers`` processes; 0: this one), fingerprint.
+
+    Parsing and the video layout are the data set's entry's (``DATASETS[source.kind]``).
+    """
+    entry = dataset_entry(source.kind)
+    root = Path(source.root)
     if not root.is_dir():
-        raise DataError(f"dataset root not found: {root} (set dataset.root to the folder with {{train,val,test}}_qa.json)")
-    files = {split: qa_file(root, split) for split in SPLITS}
-    items = {split: load_qa_file(path) for split, path in files.items()}
-    ids_by_split = {split: {item.video_id for item in split_items} for split, split_items in items.items()}
-    all_ids = set().union(*ids_by_split.values())
-    if kind == "msrvtt-qa":
-        paths = msrvtt_video_paths(root, ids_by_split)
-        extra_files = {}
-    else:  # msvd-qa and the synthetic demo share the MSVD layout
-        paths = msvd_video_paths(root, layout, mapping_file, all_ids)
-        extra_files = {"mapping": root / mapping_file}
+        raise DataError(f"dataset root not found: {root} (set dataset.root to the folder with {entry.holds})")
+    annotations = entry.read(source)
+    ids_by_split = {split: {item.video_id for item in items} for split, items in annotations.items.items()}
+    videos = entry.videos(source, annotations)
+    paths = videos.paths
 
     problems, damaged = {}, {}
     for vid, verdict in zip(paths, _check_all(list(paths.values()), workers, progress)):
@@ -86,16 +95,16 @@ def inspect_dataset(
     cache = StatCache(None) if cache is None else cache
     identities = {vid: _identity(path, cache) for vid, path in paths.items()}
     return DatasetInventory(
-        kind=kind,
+        kind=source.kind,
         root=root,
-        annotation_files=files,
-        questions={split: len(split_items) for split, split_items in items.items()},
+        annotation_files=dict(annotations.sources),
+        questions={split: len(items) for split, items in annotations.items.items()},
         videos_per_split={split: len(ids) for split, ids in ids_by_split.items()},
         video_paths=paths,
         problems=problems,
         damaged=damaged,
         identities=identities,
-        fingerprint=dataset_fingerprint(files | extra_files, paths, identities, cache),
+        fingerprint=dataset_fingerprint(annotations.files | videos.files, paths, identities, cache),
     )
 
 

@@ -1,4 +1,8 @@
-"""The ``data`` stage: build the synthetic demo dataset, or check a real one; fingerprint it.
+"""The ``data`` stage: build a synthetic dataset, or check a real one; fingerprint it.
+
+The data set's entry (``DATASETS[dataset.kind]``, :mod:`dualvgr.data.entry`) parses it, locates its videos and,
+for a synthetic one, writes it first; an unknown ``dataset.kind`` fails the stage before any run, listing the
+registered ones.
 
 Input: ``dataset.*`` of the spec (and, for real data, the files under ``dataset.root``);
 ``features.allow_failed_videos`` (whether a truncated or damaged video fails this stage, see
@@ -10,7 +14,7 @@ with ``mlflow.log_input``.
 
 Real data is an external input identified by content (every file's sha256, through the stat cache), so a
 same-size change to one video changes this stage's fingerprint and every downstream one. The synthetic demo is
-a function of ``dataset.synthetic``: its fingerprint is that config, and a generated video changed on disk is
+a function of its parameters (``dataset.synthetic``): its fingerprint is that config, and a generated video changed on disk is
 an output that changed, so the stage reruns from scratch and writes it again (identical bytes): the features
 computed from it stay right.
 """
@@ -25,19 +29,19 @@ import mlflow.data
 import pandas as pd
 
 from dualvgr.core.errors import DataError
-from dualvgr.core.fingerprint import file_identity, folder_manifest, manifest_digest
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.stage import Stage, StageContext, StageResult, stat_cache
 from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
 from dualvgr.data.annotations import SPLITS
-from dualvgr.data.check import damaged_message, inspect_dataset, problems_message
-from dualvgr.data.synthetic import generate_dataset
+from dualvgr.data.check import damaged_message, inspect_source, problems_message
+from dualvgr.data.entry import DatasetSource, dataset_entry
 
 MANIFEST = "videos.json"
 
 
 def data_params(spec: ExperimentSpec) -> dict:
     dataset = spec.dataset
+    source = DatasetSource.from_spec(dataset)
     params = {
         "kind": dataset.kind,
         "root": dataset.root,
@@ -46,32 +50,29 @@ def data_params(spec: ExperimentSpec) -> dict:
         "allow_missing_videos": dataset.allow_missing_videos,
         "allow_failed_videos": spec.features.allow_failed_videos,
     }
-    if dataset.kind == "synthetic":
-        params["synthetic"] = dataset.synthetic
-    return params
+    return params | dataset_entry(dataset.kind).params(source)  # an unknown kind fails here, before any run
 
 
 def data_external_inputs(spec: ExperimentSpec) -> dict | None:
     """Real data is an input the harness does not make: identify it by content (every file's size and sha256)."""
-    if spec.dataset.kind == "synthetic":
+    entry = dataset_entry(spec.dataset.kind)
+    if entry.generated:
         return None
-    root = Path(spec.dataset.root)
-    if not root.is_dir():
-        return {"root": str(root), "missing": True}
-    cache = stat_cache(spec)
-    jsons = {p.name: file_identity(p, cache) for p in sorted(root.glob("*_qa.json"))}
-    return {"qa": jsons, "files": manifest_digest(folder_manifest(root, cache))}
+    source = DatasetSource.from_spec(spec.dataset)
+    if not source.root.is_dir():
+        return {"root": str(source.root), "missing": True}
+    return entry.identify(entry, source, stat_cache(spec))
 
 
 def run_data(ctx: StageContext) -> StageResult:
     dataset = ctx.spec.dataset
-    root = Path(dataset.root)
-    if dataset.kind == "synthetic":
-        generate_dataset(root, dataset.synthetic, progress=ctx.progress)
-    inventory = inspect_dataset(
-        dataset.kind, root, layout=dataset.layout, mapping_file=dataset.mapping_file, progress=ctx.progress,
-        cache=stat_cache(ctx.spec), workers=ctx.spec.features.workers,
-    )
+    source = DatasetSource.from_spec(dataset)
+    root = source.root
+    entry = dataset_entry(source.kind)
+    if entry.generate is not None:
+        entry.generate(source, ctx.progress)
+    inventory = inspect_source(source, progress=ctx.progress, cache=stat_cache(ctx.spec),
+                               workers=ctx.spec.features.workers)
 
     manifest_path = ctx.out_dir / MANIFEST
     problems_path = ctx.out_dir / "missing_videos.txt"

@@ -10,8 +10,10 @@
   would change the data), but made visible: a question longer than both ``LONG_QUESTION_FLOOR`` tokens and
   ``LONG_QUESTION_FACTOR`` times the split's 99th-percentile length is warned about (a ``QuestionWarning``),
   with its id, its length and the padding it costs (MSVD-QA and MSRVTT-QA questions have fewer than 40 tokens);
-- question type for per-type accuracy, from the first token id looked up in the vocabulary, as ``validate()`` does
-  (what/who/how/when/where, anything else — including ``<UNK>`` — is ``other``; §1.2 "Question-type derivation").
+- the question's category for per-category accuracy, by the data set's rule (:mod:`dualvgr.data.categories`):
+  MSVD-QA/MSRVTT-QA from the first token id looked up in the vocabulary, as ``validate()`` does (what/who/how/
+  when/where, anything else — including ``<UNK>`` — is ``other``); SVQA from its annotation. Stored as the index
+  into the categories' labels (:attr:`EncodedQuestions.category_names`: the names, then ``other``).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from tqdm.auto import tqdm
 
 from dualvgr.core.errors import DataError
 from dualvgr.data.annotations import QAItem
+from dualvgr.data.categories import QUESTION_WORDS, QuestionCategories
 from dualvgr.text.tokenize import QUESTION_MARK, QuestionTokenizer, normalise_question
 from dualvgr.text.vocabulary import UNK, Vocabulary, unknown_answer_label
 
-# Order of the original's per-type accuracies (valid_output indices 0..4), then everything else.
-QUESTION_TYPES = ("what", "who", "how", "when", "where", "other")
+# MSVD-QA/MSRVTT-QA labels: the order of the original's per-type accuracies (valid_output 0..4), then ``other``.
+QUESTION_TYPES = QUESTION_WORDS.labels
 OTHER_TYPE = QUESTION_TYPES.index("other")
 
 
@@ -50,18 +53,21 @@ def question_type(first_token: str) -> int:
     return QUESTION_TYPES.index(first_token) if first_token in QUESTION_TYPES[:OTHER_TYPE] else OTHER_TYPE
 
 
-def accuracy_by_type(correct: np.ndarray, question_types: np.ndarray) -> dict[str, float]:
-    """Accuracy per question type, NaN for a type with no question (the original divided by zero there, B19).
+def accuracy_by_type(
+    correct: np.ndarray, question_types: np.ndarray, labels: Sequence[str] = QUESTION_TYPES
+) -> dict[str, float]:
+    """Accuracy per label, NaN for a label with no question (the original divided by zero there, B19).
 
     ``correct``: bool (Q,), whether each prediction was right; ``question_types``: int (Q,) from
-    :attr:`EncodedQuestions.question_types`. The original reports what/who/how/when/where; ``other`` is added.
+    :attr:`EncodedQuestions.question_types`, indices into ``labels`` (its ``category_names``). The original
+    reports what/who/how/when/where; ``other`` is added.
     """
     correct, question_types = np.asarray(correct, dtype=bool), np.asarray(question_types)
     if correct.shape != question_types.shape:
         raise ValueError(f"correct has shape {correct.shape}, question_types {question_types.shape}: one per question")
     return {
         name: float(correct[question_types == index].mean()) if (question_types == index).any() else float("nan")
-        for index, name in enumerate(QUESTION_TYPES)
+        for index, name in enumerate(labels)
     }
 
 
@@ -119,12 +125,14 @@ class EncodedQuestions:
     question_id: np.ndarray  # int64 (Q,): 0..Q-1, the position in the split's json (not the json `id`)
     video_ids: np.ndarray  # int64 (Q,)
     answers: np.ndarray  # int64 (Q,): answer labels, unknown = 0 in train, 1 in val/test
-    question_types: np.ndarray  # int8 (Q,): index into QUESTION_TYPES
+    question_types: np.ndarray  # int8 (Q,): index into category_names
     ids: np.ndarray | None = None  # int64 (Q,): the json `id` of each question
     question_texts: tuple[str, ...] | None = None  # raw question strings, for prediction files
     answer_texts: tuple[str, ...] | None = None  # raw answer strings
     question_category: np.ndarray | None = None  # int64 (Q,): SVQA category 0..14 (original SVQA pickles only)
     vocabulary_fingerprint: str | None = None  # Vocabulary.fingerprint() of the vocabulary that encoded them
+    # What question_types index: the data set's category names, then "other" (QuestionCategories.labels).
+    category_names: tuple[str, ...] = QUESTION_TYPES
 
     def __len__(self) -> int:
         return int(self.questions.shape[0])
@@ -156,6 +164,13 @@ class EncodedQuestions:
             texts = getattr(self, name)
             if texts is not None and len(texts) != count:
                 raise DataError(f"{where}: {len(texts)} {name}, expected {count}")
+        if count and (self.question_types.min() < 0 or self.question_types.max() >= len(self.category_names)):
+            bad = int(np.flatnonzero((self.question_types < 0)
+                                     | (self.question_types >= len(self.category_names)))[0])
+            raise DataError(
+                f"{where}: question {bad} has category index {int(self.question_types[bad])}, expected "
+                f"0..{len(self.category_names) - 1} (the categories {list(self.category_names)})"
+            )
         if not np.array_equal(self.question_id, np.arange(count)):
             raise DataError(f"{where}: question_id must be the positions 0..{count - 1}")
         if count and (self.questions_len.min() < 1 or self.questions_len.max() > self.max_length):
@@ -228,14 +243,18 @@ class SplitStats:
     unknown_answer_label: int  # the label they got: 0 in train (<UNK0>), 1 in val/test (<UNK1>, always wrong)
     unknown_tokens: int  # token occurrences mapped to <UNK>
     without_question_mark: int  # questions whose dropped last character was not '?'
-    type_counts: dict[str, int]  # QUESTION_TYPES -> count
+    type_counts: dict[str, int]  # category label (the names, then "other") -> count
     long_questions: LongQuestions | None = None  # questions that pad the whole split far beyond the rest
 
 
 def encode_split(
-    tokenized: TokenizedSplit, items: Sequence[QAItem], vocabulary: Vocabulary
+    tokenized: TokenizedSplit, items: Sequence[QAItem], vocabulary: Vocabulary,
+    categories: QuestionCategories = QUESTION_WORDS,
 ) -> tuple[EncodedQuestions, SplitStats]:
-    """Encode a tokenised split with ``vocabulary`` (the train vocabulary, or an imported one)."""
+    """Encode a tokenised split with ``vocabulary`` (the train vocabulary, or an imported one).
+
+    ``categories``: the data set's (:attr:`dualvgr.data.entry.DatasetEntry.categories`).
+    """
     split, count = tokenized.split, len(items)
     if len(tokenized.tokens) != count:
         raise ValueError(f"{len(tokenized.tokens)} tokenised questions for {count} items of {split}")
@@ -246,7 +265,12 @@ def encode_split(
         questions[row, : len(tokens)] = vocabulary.encode_tokens(tokens)
     answers = np.array([vocabulary.answer_label(item.answer, split) for item in items], dtype=np.int64)
     first_tokens = vocabulary.question_idx_to_token
-    types = np.array([question_type(first_tokens[i]) for i in questions[:, 0]] if count else [], dtype=np.int8)
+    where = f"{tokenized.source} ({split})"
+    types = np.array(
+        [categories.index(item, first_tokens[first], where=where) for item, first in zip(items, questions[:, 0])]
+        if count else [],
+        dtype=np.int8,
+    )
     ids = np.array([item.id for item in items], dtype=np.int64)
     long = long_questions(lengths, ids, split=split, source=tokenized.source)
     if long is not None:
@@ -264,6 +288,7 @@ def encode_split(
         question_texts=tuple(item.question for item in items),
         answer_texts=tuple(item.answer for item in items),
         vocabulary_fingerprint=vocabulary.fingerprint(),
+        category_names=categories.labels,
     )
     stats = SplitStats(
         split=split,
@@ -273,7 +298,7 @@ def encode_split(
         unknown_answer_label=unknown_label,
         unknown_tokens=int((questions == vocabulary.question_token_to_idx[UNK]).sum()),
         without_question_mark=len(tokenized.without_question_mark),
-        type_counts={name: int((types == i).sum()) for i, name in enumerate(QUESTION_TYPES)},
+        type_counts={name: int((types == i).sum()) for i, name in enumerate(categories.labels)},
         long_questions=long,
     )
     return encoded, stats

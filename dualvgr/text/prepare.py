@@ -1,9 +1,10 @@
 """The questions stage's work: annotation files in, vocabulary + encoded splits + GloVe matrix out.
 
 dualvgr-original.md §1.2 (run in train mode, then val and test), §1.3 and §1.4, with our file formats
-(:mod:`dualvgr.text.storage`). Inputs: ``{train,val,test}_qa.json``, a GloVe source (or none) and optionally the
-original ``vocab.json`` to encode with instead of building one (to evaluate original checkpoints, B8). Outputs in
-``out_dir``:
+(:mod:`dualvgr.text.storage`). Inputs: a data set's annotations (its QA items per split, as its entry parses them,
+or ``{train,val,test}_qa.json`` files in the MSVD-QA format) and its question categories, a GloVe source (or none)
+and optionally the original ``vocab.json`` to encode with instead of building one (to evaluate original
+checkpoints, B8). Outputs in ``out_dir``:
 
 - ``vocab.json``: the original's structure (built from train, or a copy of the imported one);
 - ``{split}_questions.npz`` + ``{split}_questions.json`` for each given split;
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dualvgr.core.errors import DataError
-from dualvgr.data.annotations import SPLITS, load_qa_file
-from dualvgr.text.encode import QUESTION_TYPES, SplitStats, encode_split, tokenize_split
+from dualvgr.data.annotations import SPLITS, Annotations, load_qa_files
+from dualvgr.data.categories import QUESTION_WORDS, QuestionCategories
+from dualvgr.text.encode import SplitStats, encode_split, tokenize_split
 from dualvgr.text.glove import GloveStats, load_glove
 from dualvgr.text.storage import questions_file, save_encoded_questions, save_glove_matrix
 from dualvgr.text.tokenize import QuestionTokenizer
@@ -64,7 +66,7 @@ class QuestionsResult:
                     f"{split}.unknown_tokens": stats.unknown_tokens,
                     f"{split}.without_question_mark": stats.without_question_mark,
                     f"{split}.long_questions": len(stats.long_questions.questions) if stats.long_questions else 0,
-                    **{f"{split}.type.{name}": stats.type_counts[name] for name in QUESTION_TYPES},
+                    **{f"{split}.type.{name}": count for name, count in stats.type_counts.items()},
                 }
             )
         if self.glove is not None:
@@ -74,7 +76,7 @@ class QuestionsResult:
 
 
 def prepare_questions(
-    annotation_files: Mapping[str, Path],
+    annotation_files: Mapping[str, Path] | Annotations,
     out_dir: Path,
     *,
     answer_top: int,
@@ -82,24 +84,29 @@ def prepare_questions(
     vocab_file: Path | None = None,
     glove_dim: int | None = None,
     progress: bool = False,
+    categories: QuestionCategories = QUESTION_WORDS,
 ) -> QuestionsResult:
-    """Preprocess the splits in ``annotation_files`` (keys among train/val/test) into ``out_dir``.
+    """Preprocess the splits of ``annotation_files`` (keys among train/val/test) into ``out_dir``.
 
-    The vocabulary is built from train (``answer_top`` answers), or read from ``vocab_file`` (then train is
-    optional, and ``answer_top`` is unused). ``glove_dim`` (the model's word_dim) is checked against the GloVe
-    vectors when given.
+    ``annotation_files`` is a data set's parsed :class:`Annotations` or ``{split: *_qa.json}`` in the MSVD-QA
+    format; ``categories`` are the data set's question categories. The vocabulary is built from train
+    (``answer_top`` answers), or read from ``vocab_file`` (then train is optional, and ``answer_top`` is unused).
+    ``glove_dim`` (the model's word_dim) is checked against the GloVe vectors when given.
     """
-    unknown = sorted(set(annotation_files) - set(SPLITS))
+    split_names = annotation_files.items if isinstance(annotation_files, Annotations) else annotation_files
+    unknown = sorted(set(split_names) - set(SPLITS))
     if unknown:
         raise DataError(f"unknown split(s) {unknown} in annotation_files, expected among {list(SPLITS)}")
-    if "train" not in annotation_files and vocab_file is None:
+    if "train" not in split_names and vocab_file is None:
         raise DataError(
-            f"annotation_files has no 'train' entry (got {sorted(annotation_files)}): the vocabulary is built from "
+            f"annotation_files has no 'train' entry (got {sorted(split_names)}): the vocabulary is built from "
             f"train — add it, or pass the original vocab.json as vocab_file"
         )
-    splits = [split for split in SPLITS if split in annotation_files]  # train first: it builds the vocabulary
-    sources = {split: Path(annotation_files[split]) for split in splits}
-    items = {split: load_qa_file(sources[split]) for split in splits}  # every file checked before any work
+    # Every file checked before any work.
+    annotations = annotation_files if isinstance(annotation_files, Annotations) else load_qa_files(annotation_files)
+    splits = [split for split in SPLITS if split in annotations.items]  # train first: it builds the vocabulary
+    sources = {split: Path(annotations.sources[split]) for split in splits}
+    items = {split: annotations.items[split] for split in splits}
     tokenizer = QuestionTokenizer()
     tokenized = {
         split: tokenize_split(
@@ -130,7 +137,7 @@ def prepare_questions(
 
     question_files, stats = {}, {}
     for split in splits:
-        encoded, stats[split] = encode_split(tokenized[split], items[split], vocabulary)
+        encoded, stats[split] = encode_split(tokenized[split], items[split], vocabulary, categories)
         extra = {"glove": glove_record} if split == "train" else {}
         extra.update(annotation_file=str(sources[split]), vocabulary_source=source, tokenizer=tokenizer.description)
         question_files[split] = save_encoded_questions(encoded, questions_file(out_dir, split), extra=extra)

@@ -1,6 +1,7 @@
 """The ``questions`` stage: QA annotation files -> vocabulary, encoded splits and the GloVe matrix.
 
-Input: the data stage's annotation files; ``questions.*`` (GloVe source, answer_top, an original vocabulary to
+Input: the data set the data stage checked, parsed again by its entry (``DATASETS[dataset.kind]``: its QA items
+per split and its question categories, which the encoded splits store); ``questions.*`` (GloVe source, answer_top, an original vocabulary to
 import). Output: ``vocab.json``, ``{split}_questions.npz`` (+ ``.json``) and ``glove.npy`` (dualvgr.text.prepare).
 Logs vocabulary sizes, unknown answers per split, questions without '?', questions so long that they pad their
 whole split (also printed as a WARNING line), and GloVe's OOV rate as metrics;
@@ -16,6 +17,7 @@ from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.stage import Stage, StageContext, StageResult, stat_cache
 from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
 from dualvgr.data.annotations import SPLITS
+from dualvgr.data.entry import DatasetSource, dataset_entry
 from dualvgr.data.stage import load_manifest
 from dualvgr.text.prepare import prepare_questions
 from dualvgr.text.storage import sidecar_file
@@ -47,15 +49,19 @@ def questions_external_inputs(spec: ExperimentSpec) -> dict:
 def run_questions(ctx: StageContext) -> StageResult:
     spec = ctx.spec
     manifest = load_manifest(ctx.input("data", "manifest"))
+    entry = dataset_entry(spec.dataset.kind)
+    # The root the data stage checked (resolved), read as that stage read it.
+    annotations = entry.read(DatasetSource.from_spec(spec.dataset, root=manifest["root"]))
     source = glove_source(spec)
     result = prepare_questions(
-        manifest["annotation_files"],
+        annotations,
         ctx.out_dir,
         answer_top=spec.questions.answer_top,
         glove_source=source,
         vocab_file=Path(spec.questions.vocabulary).expanduser() if spec.questions.vocabulary else None,
         glove_dim=spec.model.word_dim,
         progress=ctx.progress,
+        categories=entry.categories,
     )
     raw = result.metrics()
     metrics = {

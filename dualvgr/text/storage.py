@@ -13,13 +13,14 @@ questions_len       int32 (Q,)   true lengths (>= 1)
 question_id         int64 (Q,)   0..Q-1, the position in the split's json (the original's ``question_id``)
 video_ids           int64 (Q,)   json ``video_id``
 answers             int64 (Q,)   answer labels (unknown: 0 in train, 1 in val/test)
-question_types      int8 (Q,)    index into ``question_types`` of the sidecar (what, who, how, when, where, other)
+question_types      int8 (Q,)    category: index into ``question_types`` of the sidecar (the data set's labels)
 ids                 int64 (Q,)   json ``id`` (absent for an original pickle imported without annotations)
 question_category   int64 (Q,)   SVQA category (only when imported from an original SVQA pickle)
 =================== ============ ==========================================================================
 
 ``{split}_questions.json`` (UTF-8): ``format``, ``version``, ``split``, ``count``, ``max_length``,
-``question_types`` (the names), ``vocabulary_fingerprint`` (:meth:`Vocabulary.fingerprint`), ``questions`` and
+``question_types`` (the labels ``question_types`` indexes: the data set's category names, then ``other``; for
+MSVD-QA/MSRVTT-QA what, who, how, when, where, other), ``vocabulary_fingerprint`` (:meth:`Vocabulary.fingerprint`), ``questions`` and
 ``answers`` (the raw strings, or null), plus whatever the writer adds (the train split records its GloVe source and
 stats under ``glove``, or null for ``glove: none``). The GloVe matrix itself is ``glove.npy``: float32 (V_q, 300),
 row i for question token i (:func:`save_glove_matrix`); :func:`dualvgr.text.glove.load_glove` reads it back,
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from dualvgr.core.errors import DataError
-from dualvgr.text.encode import QUESTION_TYPES, EncodedQuestions
+from dualvgr.text.encode import EncodedQuestions
 
 FORMAT, VERSION = "dualvgr-questions", 1
 _ARRAYS = {
@@ -80,7 +81,7 @@ def save_encoded_questions(encoded: EncodedQuestions, path: Path, *, extra: dict
         "split": encoded.split,
         "count": len(encoded),
         "max_length": encoded.max_length,
-        "question_types": list(QUESTION_TYPES),
+        "question_types": list(encoded.category_names),
         "vocabulary_fingerprint": encoded.vocabulary_fingerprint,
         "questions": None if encoded.question_texts is None else list(encoded.question_texts),
         "answers": None if encoded.answer_texts is None else list(encoded.answer_texts),
@@ -107,8 +108,12 @@ def load_encoded_questions(path: Path) -> EncodedQuestions:
     for name, dtype in {**_ARRAYS, **_OPTIONAL_ARRAYS}.items():
         if name in stored and stored[name].dtype != dtype:
             raise DataError(f"{path}: '{name}' is {stored[name].dtype}, expected {np.dtype(dtype)}")
-    if meta.get("question_types") != list(QUESTION_TYPES):
-        raise DataError(f"{path}: question types {meta.get('question_types')} differ from {list(QUESTION_TYPES)}")
+    labels = meta.get("question_types")
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+        raise DataError(
+            f"{sidecar_file(path)}: 'question_types' must be the list of category labels the questions index, got "
+            f"{labels!r:.120}; re-run the questions stage"
+        )
     encoded = EncodedQuestions(
         split=meta["split"],
         **{name: stored[name] for name in _ARRAYS},
@@ -117,6 +122,7 @@ def load_encoded_questions(path: Path) -> EncodedQuestions:
         answer_texts=None if meta.get("answers") is None else tuple(meta["answers"]),
         question_category=stored.get("question_category"),
         vocabulary_fingerprint=meta.get("vocabulary_fingerprint"),
+        category_names=tuple(labels),
     )
     if meta.get("count") != len(encoded):
         raise DataError(f"{path}: sidecar says {meta.get('count')} questions, the arrays hold {len(encoded)}")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dualvgr.data.categories import QUESTION_WORDS
 from dualvgr.features.reader import FeatureFileInfo
 from dualvgr.train.seeding import worker_init
 
@@ -29,10 +30,12 @@ class SplitQuestions:
     lengths: torch.Tensor  # (Q,) int64, CPU
     answers: torch.Tensor  # (Q,) int64 answer labels
     video_ids: np.ndarray  # (Q,) int64
-    types: np.ndarray  # (Q,) str: what/who/how/when/where/other
+    types: np.ndarray  # (Q,) str: the question's category label (what/who/how/when/where/other for MSVD-QA)
     qa_ids: np.ndarray  # (Q,) the annotation file's ids
     question_text: list[str]
     answer_text: list[str]
+    # The data set's category names, in reporting order: the per-category accuracies (other counts only overall).
+    categories: tuple[str, ...] = QUESTION_WORDS.names
 
     def __len__(self) -> int:
         return len(self.answers)
@@ -51,6 +54,7 @@ class SplitQuestions:
             self.qa_ids[index],
             [self.question_text[i] for i in index],
             [self.answer_text[i] for i in index],
+            self.categories,
         )
 
 

@@ -5,6 +5,8 @@ original bug B20 are refused with their cause). A question whose video has no fe
 file, the count per split and the first such videos, unless ``dataset.allow_missing_videos`` allows missing
 videos: then it is dropped and counted per split (``TrainInputs.dropped``, which the stages log), never silently.
 ``train_num``/``val_num``/``test_num`` take the first K questions as the original did (without its B14 crash).
+Each split's stored question categories must be the data set's (its entry's, ``DATASETS[dataset.kind]``): a split
+encoded for another data set is refused, not scored under the wrong names.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import torch
 from dualvgr.core.errors import DataError
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.data.annotations import SPLITS
+from dualvgr.data.categories import QUESTION_WORDS, QuestionCategories
+from dualvgr.data.entry import dataset_entry
 from dualvgr.features.reader import FeatureFileInfo, check_feature_file
-from dualvgr.text.encode import QUESTION_TYPES, EncodedQuestions
+from dualvgr.text.encode import EncodedQuestions
 from dualvgr.text.glove import load_glove
 from dualvgr.text.storage import load_encoded_questions
 from dualvgr.text.vocabulary import Vocabulary, load_vocabulary
@@ -42,7 +46,8 @@ class TrainInputs:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
 
-def split_questions(encoded: EncodedQuestions, vocabulary: Vocabulary) -> SplitQuestions:
+def split_questions(encoded: EncodedQuestions, vocabulary: Vocabulary,
+                    categories: QuestionCategories = QUESTION_WORDS) -> SplitQuestions:
     count = len(encoded)
     answers = np.asarray(encoded.answers, dtype=np.int64)
     texts = encoded.question_texts or tuple(
@@ -55,10 +60,11 @@ def split_questions(encoded: EncodedQuestions, vocabulary: Vocabulary) -> SplitQ
         lengths=torch.from_numpy(encoded.questions_len.astype(np.int64)),
         answers=torch.from_numpy(answers),
         video_ids=np.asarray(encoded.video_ids, dtype=np.int64),
-        types=np.asarray(QUESTION_TYPES, dtype=object)[encoded.question_types.astype(np.int64)].astype(str),
+        types=np.asarray(encoded.category_names, dtype=object)[encoded.question_types.astype(np.int64)].astype(str),
         qa_ids=np.asarray(encoded.ids if encoded.ids is not None else np.arange(count), dtype=np.int64),
         question_text=list(texts),
         answer_text=list(answer_texts),
+        categories=categories.names,
     )
 
 
@@ -82,16 +88,24 @@ def load_inputs(spec: ExperimentSpec, paths: dict[str, Path], device: torch.devi
                            expected_dim=spec.model.word_dim).matrix
     app_info, mot_info = check_features(spec, paths["appearance.features"], paths["motion.features"])
     limits = {"train": spec.train.train_num, "val": spec.train.val_num, "test": spec.train.test_num}
+    kind = spec.dataset.kind
+    categories = dataset_entry(kind).categories
     asked = {}
     for name in SPLITS:
         path = paths[f"questions.{name}_questions"]
         encoded = load_encoded_questions(path)
+        if encoded.category_names != categories.labels:
+            raise DataError(
+                f"{path} stores the question categories {list(encoded.category_names)}, but dataset.kind '{kind}' "
+                f"has {list(categories.labels)}: the questions were encoded for another data set; re-run the "
+                f"questions stage for this one (dualvgr questions --force)"
+            )
         if encoded.vocabulary_fingerprint not in (None, vocabulary.fingerprint()):
             raise DataError(
                 f"{path} was encoded with another vocabulary than the one given (fingerprints "
                 f"{encoded.vocabulary_fingerprint[:12]} vs {vocabulary.fingerprint()[:12]}); re-run the questions stage"
             )
-        split = split_questions(encoded, vocabulary)
+        split = split_questions(encoded, vocabulary, categories)
         if limits[name] > 0:
             split = split.subset(np.arange(min(limits[name], len(split))))
         asked[name] = split

@@ -178,7 +178,7 @@ def predict(
 
 def evaluate(model, split, features, batch_size, device, *, precision="fp32", workers=0) -> tuple[dict, np.ndarray]:
     predictions = predict(model, split, features, batch_size, device, precision=precision, workers=workers)
-    return accuracies(predictions, split.answers.numpy(), split.types), predictions
+    return accuracies(predictions, split.answers.numpy(), split.types, split.categories), predictions
 
 
 class Trainer:

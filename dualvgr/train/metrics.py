@@ -1,22 +1,26 @@
-"""Accuracy overall and per question type, the answer-prior baseline, and the names of the final metrics.
+"""Accuracy overall and per question category, the answer-prior baseline, and the names of the final metrics.
 
-Question types come from the first token (dualvgr-original.md §1.2): what / who / how / when / where count
-towards their type; anything else ("other") counts only overall. A type absent from a split has no accuracy
-(absent, never a division by zero: original bug B19).
+Each data set names its question categories (:mod:`dualvgr.data.categories`, owned by its entry): MSVD-QA and
+MSRVTT-QA take them from the first token (what / who / how / when / where, metrics ``acc_what`` ...; anything
+else, "other", counts only overall), SVQA from its annotation (15 categories, ``acc_count`` ...). A category
+absent from a split has no accuracy (absent, never a division by zero: original bug B19). The answer prior is
+the most frequent train answer of each category.
 
 The metric names the train stage ends with live here, importable without PyTorch, so the report reads the
-same contract the train stage writes (this module imports numpy only).
+same contract the train stage writes (this module imports numpy and the category table only).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
 from dualvgr.core.errors import SpecError
+from dualvgr.data.categories import QUESTION_WORDS
 
-QUESTION_TYPES = ("what", "who", "how", "when", "where")
+QUESTION_TYPES = QUESTION_WORDS.names  # MSVD-QA / MSRVTT-QA: what, who, how, when, where
 
 # train.eval_split -> prefix of the best checkpoint's final scores: <prefix>acc, <prefix>acc_<type>,
 # <prefix>prior_acc. With val, no test_* metric is logged at all, so a val score cannot pass for a test one.
@@ -44,14 +48,17 @@ def questions_dropped_metric(split: str) -> str:
     return f"{split}_questions_dropped"
 
 
-def accuracies(predictions: np.ndarray, answers: np.ndarray, types: np.ndarray) -> dict[str, float]:
-    """``{"acc": ..., "acc_what": ..., ...}``: fractions in [0, 1]; absent types are left out."""
+def accuracies(
+    predictions: np.ndarray, answers: np.ndarray, types: np.ndarray, categories: Sequence[str] = QUESTION_TYPES
+) -> dict[str, float]:
+    """``{"acc": ..., "acc_<category>": ...}`` in the order of ``categories`` (the data set's names; ``types``
+    holds each question's): fractions in [0, 1]; absent categories are left out."""
     predictions, answers, types = np.asarray(predictions), np.asarray(answers), np.asarray(types)
     if len(answers) == 0:
         return {}
     correct = predictions == answers
     result = {"acc": float(correct.mean())}
-    for name in QUESTION_TYPES:
+    for name in categories:
         mask = types == name
         if mask.any():
             result[f"acc_{name}"] = float(correct[mask].mean())
@@ -59,9 +66,9 @@ def accuracies(predictions: np.ndarray, answers: np.ndarray, types: np.ndarray) 
 
 
 def prior_predictions(train_answers: np.ndarray, train_types: np.ndarray, types: np.ndarray) -> np.ndarray:
-    """The most frequent train answer of each question type (ties: the first seen), applied to ``types``.
+    """The most frequent train answer of each question category (ties: the first seen), applied to ``types``.
 
-    Types never seen in training get the overall most frequent train answer.
+    Categories never seen in training get the overall most frequent train answer.
     """
     overall = Counter(np.asarray(train_answers).tolist()).most_common(1)[0][0]
     per_type: dict[str, Counter] = {}
