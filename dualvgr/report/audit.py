@@ -158,6 +158,7 @@ _COSMETIC: dict[str, str] = {
 _CONDITIONAL: dict[str, Callable[[KeyContext], Decision]] = {
     "dataset.root": _dataset_path,
     "dataset.mapping_file": _dataset_path,
+    "dataset.svqa_splits": _dataset_path,  # other split lists: the data run then lacks the published split sizes
     "questions.glove": _glove_path,
     "features.appearance.weights": _weights,
     "features.motion.weights": _weights,
