@@ -19,7 +19,9 @@ The protocol, on the job's status board (:mod:`dualvgr.core.ranks`):
 4. each posts ``end``: done with its result, failed with the error (and traceback), or stopped;
 5. rank 0 waits for every end (a follower silent for ``STALE_SECONDS`` is taken for dead) and merges, or raises
    the first failure, one line naming the rank, its host and the error, which leaves the run FAILED. Whenever it
-   fails it posts so and gives the followers :data:`STOP_SECONDS` to stop writing before its run ends.
+   fails it posts so and gives the followers :data:`STOP_SECONDS` to stop writing before its run ends; not when
+   it is interrupted (Ctrl-C, or torchrun ending the launch because a rank died): every rank gets the signal
+   then, and torchrun kills what has not ended 30 s after it.
 
 A rank that dies leaves its shard's ``.partial.h5``, and a rank that had finished leaves its shard file: the
 next launch with the same number of ranks resumes every shard where it stopped (as one process resumes).
@@ -142,7 +144,8 @@ def _lead(job: ShardJob, ranks: Ranks, board: StatusBoard) -> list[ExtractionRes
         ends = board.wait("end", stale_after=STALE_SECONDS, what="the extraction of its shard")
     except BaseException as error:
         board.post("end", *_status(error))  # the followers stop at their next group
-        board.settle("end", timeout=STOP_SECONDS)
+        if not isinstance(error, KeyboardInterrupt):  # a signal stops them too (torchrun, the terminal): no wait
+            board.settle("end", timeout=STOP_SECONDS)
         raise
     return [ends[rank]["value"] for rank in range(ranks.world_size)]
 

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import platform
 import queue
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from torch import nn
 
 from dualvgr.core import ranks as ranks_module
 from dualvgr.core.errors import DataError, SpecError
+from dualvgr.core.runstate import Interrupted
 from dualvgr.core.ranks import FAILED, STOPPED, RankFailed, Ranks, RemoteTraceback, StatusBoard, follow
 from dualvgr.features import AppearanceSettings, extract_features, partial_path
 from dualvgr.features import distributed
@@ -93,12 +95,14 @@ class Launch:
         started = self.ranks[1:] if followers else []
         self.followers = [self.pool.submit(follow, ranks, {"appearance": APPEARANCE_STAGE}) for ranks in started]
 
-    def run(self, toy, videos, out_path: Path):
+    def run(self, toy, videos, out_path: Path, *, returned: Callable[[], None] = lambda: None):
+        """Rank 0's extraction; ``returned`` is called as it returns or raises, before the followers are awaited."""
         try:
             return distributed.extract_across_ranks(
                 self.ranks[0], stage="appearance", videos=videos, out_path=out_path, device="cpu", progress=False,
                 request=dict(settings=toy.settings, weights=toy.weights, attrs=SPEC_HASH))
         finally:
+            returned()
             self.ranks[0].release()
             for follower in self.followers:
                 follower.result(timeout=120)  # a follower never raises for a failed job: rank 0 reports it
@@ -220,6 +224,33 @@ def test_rank_0_failure_stops_the_followers(toy, videos, tmp_path, monkeypatch):
             Launch(2).run(toy, videos, out)
     assert time.monotonic() - started < 60, "rank 0 ended once rank 1 had stopped, not at STOP_SECONDS"
     assert _done_rows(out, 1, 2) == 1, "rank 1 stopped after the group it was writing"
+
+
+def test_interrupted_rank_0_ends_at_once(toy, videos, tmp_path, monkeypatch):
+    """torchrun sends SIGTERM to every rank when one dies and SIGKILL 30 s later: rank 0 must not wait for the
+    followers (here one never answers again) before its run ends KILLED."""
+    rank1_wrote = threading.Event()
+    stop = threading.Event()
+
+    def act(rank, written):
+        if rank == 1 and written == 1:
+            rank1_wrote.set()
+            stop.wait(60)  # gone, as far as rank 0 can tell
+        if rank == 0:
+            assert rank1_wrote.wait(60)
+            raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(distributed, "STOP_SECONDS", 60.0)
+    _on_write(monkeypatch, act)
+    started, waited = time.monotonic(), []
+
+    def returned():
+        waited.append(time.monotonic() - started)
+        stop.set()
+
+    with pytest.raises(Interrupted):
+        Launch(2).run(toy, videos, tmp_path / "appearance.h5", returned=returned)
+    assert waited[0] < 30, f"rank 0 waited {waited[0]:.0f} s for a follower after it was interrupted"
 
 
 def test_output_folder_not_shared_fails_before_any_extraction(toy, videos, tmp_path, monkeypatch):
