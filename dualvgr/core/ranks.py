@@ -172,11 +172,14 @@ class StatusBoard:
         stop = threading.Event()
 
         def beat() -> None:
-            store = self.connect()
-            while True:
-                store.add(f"beat/{self.rank}", 1)
-                if stop.wait(every):
-                    return
+            try:
+                store = self.connect()
+                while True:
+                    store.add(f"beat/{self.rank}", 1)
+                    if stop.wait(every):
+                        return
+            except RuntimeError:  # torch's store and network errors
+                return  # the store is gone (the launch is ending): silence is the right signal
 
         thread = threading.Thread(target=beat, name=f"heartbeat-rank{self.rank}", daemon=True)
         thread.start()
@@ -208,7 +211,7 @@ class StatusBoard:
                 return posted
             now = time.monotonic()
             if timeout is not None and now - started > timeout:
-                raise RankFailed(f"rank {missing[0]} of {self.world_size} did not report back within {timeout:.0f} s "
+                raise RankFailed(f"rank {missing[0]} of {self.world_size} did not report back within {timeout:g} s "
                                  f"({what}); is it still running? Its own output says why", rank=missing[0])
             if stale_after is not None:
                 for rank in missing:
@@ -217,10 +220,9 @@ class StatusBoard:
                         beats[rank] = (count, now)
                     elif now - beats[rank][1] > stale_after:
                         raise RankFailed(f"rank {rank} of {self.world_size} stopped answering during {what}: no sign "
-                                         f"of life for {stale_after:.0f} s (killed, out of memory, or its machine "
+                                         f"of life for {stale_after:g} s (killed, out of memory, or its machine "
                                          f"unreachable); its output says more", rank=rank)
             time.sleep(POLL_SECONDS)
-
 
     def settle(self, phase: str, *, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for every rank to post ``phase``, whatever they post (never raises)."""

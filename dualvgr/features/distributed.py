@@ -29,6 +29,7 @@ next launch with the same number of ranks resumes every shard where it stopped (
 
 from __future__ import annotations
 
+import glob
 import platform
 import time
 import traceback
@@ -87,10 +88,10 @@ def extract_across_ranks(
         results = _lead(job, ranks, board)
     finally:
         job.marker.unlink(missing_ok=True)
-    shards = [shard_path(job.out_path, rank, ranks.world_size) for rank in range(ranks.world_size)]
-    merge_shards(shards, job.out_path)
-    for shard in shards:
-        shard.unlink()
+    merge_shards([shard_path(job.out_path, rank, ranks.world_size) for rank in range(ranks.world_size)], job.out_path)
+    # These shards, and those an earlier launch with another number of ranks left, can serve no later run.
+    for leftover in job.out_path.parent.glob(f"{glob.escape(job.out_path.stem)}.shard*of*.h5"):
+        leftover.unlink()
     return results
 
 
@@ -129,7 +130,7 @@ def check_shared_folder(job: ShardJob, grace: float | None = None) -> None:
         if time.monotonic() >= deadline:
             raise DataError(
                 f"this machine ({platform.node()}) does not see the file {job.marker.name} that rank 0 wrote into "
-                f"{job.out_path.parent} {grace:.0f} s ago: the output folder is not shared, and shards written here "
+                f"{job.out_path.parent} {grace:g} s ago: the output folder is not shared, and shards written here "
                 f"could not be merged; extraction over several machines needs tracking.outputs on a filesystem "
                 f"that every machine mounts at the same path (e.g. NFS), or run it on one machine")
         time.sleep(min(1.0, grace))

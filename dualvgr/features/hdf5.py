@@ -157,7 +157,9 @@ class PartialFeatureFile:
             done[row] = True
         self._file.flush()
 
-    def finish(self, attrs: dict[str, object], failed_rows: Sequence[int] = (), *, keep_resume_key: bool = False) -> Path:
+    def finish(
+        self, attrs: dict[str, object], failed_rows: Sequence[int] = (), *, keep_resume_key: bool = False
+    ) -> Path:
         """Zero the failed rows, drop the bookkeeping, add final attributes, rename to the output path.
 
         Every row must be done or failed. The rename is atomic on one file system: the output path never holds a

@@ -126,7 +126,8 @@ def run_features(ctx: StageContext, kind: str) -> StageResult:
         outputs={"features": out_path, "failed": failed_path},
         metrics=metrics,
         summary=f"{kind}: {len(videos)} videos -> {out_path.name} ({extracted} extracted now, {len(failed)} failed, "
-        f"{metrics['frames_per_second']:.1f} frames/s, {weights.source} weights)",
+        f"{metrics['frames_per_second']:.1f} frames/s, {weights.source} weights"
+        + (f", {len(results)} shards merged)" if len(results) > 1 else ")"),
     )
 
 

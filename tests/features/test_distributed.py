@@ -69,8 +69,9 @@ def toy():
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         network = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
-    entry = dataclasses.replace(BACKBONES["resnet101"], name="toy", feature_dim=8, weight_sources={"random": random_weights},
-                                build=lambda weights, settings: network, fingerprint=lambda settings: {"toy": 1})
+    entry = dataclasses.replace(BACKBONES["resnet101"], name="toy", feature_dim=8,
+                                weight_sources={"random": random_weights}, build=lambda weights, settings: network,
+                                fingerprint=lambda settings: {"toy": 1})
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(BACKBONES, "toy", entry)
         settings = AppearanceSettings(num_clips=2, frames_per_clip=2, image_size=16, backbone="toy")
@@ -122,6 +123,19 @@ def _on_write(monkeypatch, action: Callable[[int, int], None]) -> None:
     monkeypatch.setattr(PartialFeatureFile, "write", write)
 
 
+def _posted(monkeypatch, condition: Callable[[int, str], bool]) -> threading.Event:
+    """An event set once a rank posts a status for which ``condition(rank, state)`` holds."""
+    event, original = threading.Event(), StatusBoard.post
+
+    def post(self, phase, state, message="", value=None):
+        original(self, phase, state, message, value)
+        if condition(self.rank, state):
+            event.set()
+
+    monkeypatch.setattr(StatusBoard, "post", post)
+    return event
+
+
 def _done_rows(out_path: Path, rank: int, world_size: int) -> int:
     with h5py.File(partial_path(shard_path(out_path, rank, world_size)), "r") as handle:
         return int(handle["_done"][:].sum())
@@ -148,13 +162,6 @@ def test_error_on_a_follower_stops_rank_0_between_groups_and_the_relaunch_resume
 ):
     """Rank 1 fails after its first video; rank 0, still at its first, stops after it instead of finishing."""
     out = tmp_path / "appearance.h5"
-    failure_posted = threading.Event()
-    original_post = StatusBoard.post
-
-    def post(self, phase, state, message="", value=None):
-        original_post(self, phase, state, message, value)
-        if state == FAILED:
-            failure_posted.set()
 
     def act(rank, written):
         if rank == 1 and written == 1:
@@ -163,7 +170,7 @@ def test_error_on_a_follower_stops_rank_0_between_groups_and_the_relaunch_resume
             assert failure_posted.wait(60), "rank 1 never posted its failure"
 
     with monkeypatch.context() as patch:
-        patch.setattr(StatusBoard, "post", post)
+        failure_posted = _posted(patch, lambda rank, state: state == FAILED)
         _on_write(patch, act)
         with pytest.raises(RankFailed) as raised:
             Launch(2).run(toy, videos, out)
@@ -177,6 +184,26 @@ def test_error_on_a_follower_stops_rank_0_between_groups_and_the_relaunch_resume
     assert [result.num_extracted for result in results] == [1, 2], "each shard resumed where it stopped"
     _assert_same_file(out, single_file)
     assert _leftovers(tmp_path) == []
+
+
+def test_a_relaunch_with_another_number_of_ranks_starts_over_and_leaves_nothing_behind(
+    toy, videos, single_file, tmp_path, monkeypatch
+):
+    out = tmp_path / "appearance.h5"
+    with monkeypatch.context() as patch:
+        _on_write(patch, lambda rank, written: _fail_if(rank == 1, "injected failure"))
+        with pytest.raises(RankFailed, match="injected failure"):
+            Launch(2).run(toy, videos, out)
+    assert "appearance.shard1of2.partial.h5" in _leftovers(tmp_path), "rank 1's shard stays for a resume"
+    results = Launch(3).run(toy, videos, out)
+    assert sum(result.num_extracted for result in results) == len(videos), "shards of 2 are no shards of 3"
+    _assert_same_file(out, single_file)
+    assert _leftovers(tmp_path) == [], "the shards of the launch with 2 ranks are gone with it"
+
+
+def _fail_if(condition: bool, message: str) -> None:
+    if condition:
+        raise DataError(message)
 
 
 def test_a_finished_shard_is_taken_as_it_is_by_the_next_launch(toy, videos, single_file, tmp_path, monkeypatch):
@@ -201,13 +228,6 @@ def test_a_finished_shard_is_taken_as_it_is_by_the_next_launch(toy, videos, sing
 
 def test_rank_0_failure_stops_the_followers(toy, videos, tmp_path, monkeypatch):
     out = tmp_path / "appearance.h5"
-    rank0_failed = threading.Event()
-    original_post = StatusBoard.post
-
-    def post(self, phase, state, message="", value=None):
-        original_post(self, phase, state, message, value)
-        if self.rank == 0 and state == FAILED:
-            rank0_failed.set()
 
     def act(rank, written):
         if rank == 0:
@@ -217,7 +237,7 @@ def test_rank_0_failure_stops_the_followers(toy, videos, tmp_path, monkeypatch):
 
     monkeypatch.setattr(distributed, "STOP_SECONDS", 60.0)
     with monkeypatch.context() as patch:
-        patch.setattr(StatusBoard, "post", post)
+        rank0_failed = _posted(patch, lambda rank, state: rank == 0 and state == FAILED)
         _on_write(patch, act)
         started = time.monotonic()
         with pytest.raises(DataError, match="^injected failure on rank 0$"):
@@ -284,16 +304,11 @@ def test_a_follower_that_never_takes_the_job_is_an_error_not_a_hang(toy, videos,
 
 def test_a_follower_that_dies_midway_is_noticed_by_its_silence(toy, videos, tmp_path, monkeypatch):
     """A follower whose heartbeat stops (killed, its machine lost) and that never posts its end."""
-    rank0_gave_up = threading.Event()
-    original_heartbeat, original_post = StatusBoard.heartbeat, StatusBoard.post
+    original_heartbeat = StatusBoard.heartbeat
+    rank0_gave_up = _posted(monkeypatch, lambda rank, state: rank == 0 and state == STOPPED)
 
     def heartbeat(self, every=ranks_module.BEAT_SECONDS):
         return original_heartbeat(self, every) if self.rank == 0 else contextlib.nullcontext()
-
-    def post(self, phase, state, message="", value=None):
-        original_post(self, phase, state, message, value)
-        if self.rank == 0 and state == STOPPED:
-            rank0_gave_up.set()
 
     def act(rank, written):
         if rank == 1:
@@ -302,12 +317,11 @@ def test_a_follower_that_dies_midway_is_noticed_by_its_silence(toy, videos, tmp_
     monkeypatch.setattr(distributed, "STALE_SECONDS", 1.5)
     monkeypatch.setattr(distributed, "STOP_SECONDS", 0.5)
     monkeypatch.setattr(StatusBoard, "heartbeat", heartbeat)
-    monkeypatch.setattr(StatusBoard, "post", post)
     _on_write(monkeypatch, act)
     with pytest.raises(RankFailed) as raised:
         Launch(2).run(toy, videos, tmp_path / "appearance.h5")
     assert str(raised.value) == (
-        "rank 1 of 2 stopped answering during the extraction of its shard: no sign of life for 2 s (killed, out "
+        "rank 1 of 2 stopped answering during the extraction of its shard: no sign of life for 1.5 s (killed, out "
         "of memory, or its machine unreachable); its output says more")
 
 

@@ -61,6 +61,11 @@ def _feature_file(folder: Path) -> Path:
     return path
 
 
+def _summary(stderr: str, kind: str) -> str:
+    (line,) = [line for line in stderr.splitlines() if line.startswith(f"[{kind}] {kind}: ")]
+    return line
+
+
 def _appearance_runs(folder: Path) -> list:
     tracker = Tracker(f"sqlite:///{folder / 'mlflow.db'}")
     return tracker.search(f"tags.`{TAG_STAGE}` = 'appearance'")
@@ -86,6 +91,7 @@ def test_two_ranks_extract_the_single_process_file_in_one_run(experiment, tmp_pa
     assert sorted(path.name for path in merged.parent.iterdir()) == ["failed_videos.json", merged.name]
     (run,) = _appearance_runs(tmp_path)  # rank 1 never touches the store
     assert run.info.status == "FINISHED" and run.data.metrics["videos_extracted"] == VIDEOS
+    assert _summary(done.stderr, "appearance").endswith("random weights, 2 shards merged)")
 
     again = _dualvgr(tmp_path, spec, ranks=2)  # a cache hit on rank 0: every rank ends cleanly
     assert again.returncode == 0, again.stderr[-3000:]
@@ -125,3 +131,25 @@ def test_error_on_rank_1_ends_rank_0_with_one_line_and_the_run_failed(experiment
     (folder,) = (tmp_path / "outputs" / "appearance").iterdir()
     with h5py.File(partial_path(shard_path(folder / "synthetic_appearance_feat.h5", 0, 2)), "r") as shard:
         assert int(shard["_done"][:].sum()) == PER_GROUP, "rank 0 stopped after its group, before the next"
+
+
+def test_train_under_torchrun_extracts_its_upstream_features_across_the_same_ranks(tmp_path):
+    """One launch: rank 0 sends rank 1 an appearance job, a motion job, then the training job; one run each."""
+    from tests.train.test_train_stage import pipeline_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(dump_spec(pipeline_spec(tmp_path, epochs=1)))
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+              "-m", "dualvgr", "train", "-e", str(spec), "--quiet"]
+    done = subprocess.run(launch, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+                          timeout=LAUNCH_LIMIT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for kind in ("appearance", "motion"):
+        assert "weights, 2 shards merged)" in _summary(done.stderr, kind), "extracted by both ranks"
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for stage in ("data", "appearance", "motion", "questions", "train"):
+        runs = tracker.search(f"tags.`{TAG_STAGE}` = '{stage}'")
+        assert [run.info.status for run in runs] == ["FINISHED"], f"{stage}: {[r.info.status for r in runs]}"
+    for kind in ("appearance", "motion"):
+        (folder,) = (tmp_path / "outputs" / kind).iterdir()
+        assert sorted(path.name for path in folder.iterdir()) == ["failed_videos.json", f"synthetic_{kind}_feat.h5"]
