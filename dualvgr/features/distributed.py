@@ -89,8 +89,10 @@ def extract_across_ranks(
     finally:
         job.marker.unlink(missing_ok=True)
     merge_shards([shard_path(job.out_path, rank, ranks.world_size) for rank in range(ranks.world_size)], job.out_path)
-    # These shards, and those an earlier launch with another number of ranks left, can serve no later run.
-    for leftover in job.out_path.parent.glob(f"{glob.escape(job.out_path.stem)}.shard*of*.h5"):
+    # These shards, those of an earlier launch with another number of ranks and the marker of a killed one can
+    # serve no later run.
+    stem = glob.escape(job.out_path.stem)
+    for leftover in [*job.out_path.parent.glob(f"{stem}.shard*of*.h5"), *job.out_path.parent.glob(f".{stem}.ranks-*")]:
         leftover.unlink()
     return results
 
@@ -144,9 +146,12 @@ def _lead(job: ShardJob, ranks: Ranks, board: StatusBoard) -> list[ExtractionRes
         board.post("end", DONE, value=own)
         ends = board.wait("end", stale_after=STALE_SECONDS, what="the extraction of its shard")
     except BaseException as error:
-        board.post("end", *_status(error))  # the followers stop at their next group
-        if not isinstance(error, KeyboardInterrupt):  # a signal stops them too (torchrun, the terminal): no wait
-            board.settle("end", timeout=STOP_SECONDS)
+        try:
+            board.post("end", *_status(error))  # the followers stop at their next group
+            if not isinstance(error, KeyboardInterrupt):  # a signal stops them too (torchrun, the terminal): no wait
+                board.settle("end", timeout=STOP_SECONDS)
+        except RuntimeError:
+            pass  # the store went with the launch: the error that ended this rank is the one to report
         raise
     return [ends[rank]["value"] for rank in range(ranks.world_size)]
 

@@ -195,10 +195,11 @@ def test_a_relaunch_with_another_number_of_ranks_starts_over_and_leaves_nothing_
         with pytest.raises(RankFailed, match="injected failure"):
             Launch(2).run(toy, videos, out)
     assert "appearance.shard1of2.partial.h5" in _leftovers(tmp_path), "rank 1's shard stays for a resume"
+    (tmp_path / ".appearance.ranks-0123").write_text("0123")  # the marker of a rank 0 that was killed
     results = Launch(3).run(toy, videos, out)
     assert sum(result.num_extracted for result in results) == len(videos), "shards of 2 are no shards of 3"
     _assert_same_file(out, single_file)
-    assert _leftovers(tmp_path) == [], "the shards of the launch with 2 ranks are gone with it"
+    assert _leftovers(tmp_path) == [], "the shards of the launch with 2 ranks and its marker are gone"
 
 
 def _fail_if(condition: bool, message: str) -> None:
@@ -333,3 +334,14 @@ def test_num_shards_under_torchrun_is_refused():
         "features.num_shards at 1 (torchrun --nproc-per-node sets the processes per machine), or run without "
         "torchrun to shard over 4 processes of this machine")
     distributed.check_shards_per_rank(1, Ranks(0, 2))
+
+
+def test_who_extracts_which_shard_is_not_part_of_the_features_code_version():
+    """Changing the protocol (a timeout, a message) must not re-extract every feature file: the merged file is the
+    single-process one, whose contents extract.py and hdf5.py decide."""
+    import dualvgr.features.stage as stage_module
+    from dualvgr.core.code_version import import_closure
+
+    closure = import_closure(stage_module.__name__, Path(stage_module.__file__))
+    assert {"dualvgr.features.extract", "dualvgr.features.hdf5"} <= set(closure)
+    assert not {"dualvgr.core.ranks", "dualvgr.features.distributed"} & set(closure), sorted(closure)
