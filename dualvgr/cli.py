@@ -82,15 +82,14 @@ def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:
     # A tracking server that is down is found before MLflow and PyTorch load (seconds on a busy machine).
     probe_server_of(os.environ.get("MLFLOW_TRACKING_URI", ""))
     # Imported here: MLflow and PyTorch take seconds to load, which `validate` and `--help` do not need.
+    from dualvgr.core.ranks import Ranks, follow
     from dualvgr.core.runner import Runner
     from dualvgr.core.tracking import Tracker
     from dualvgr.pipeline import all_stages
-    from dualvgr.train.distributed import Distributed
-    from dualvgr.train.stage import follow, send_job
 
-    dist = Distributed.from_environment()
+    dist = Ranks.from_environment()
     if dist.active and not dist.is_main:
-        follow(dist)  # under torchrun, ranks > 0 only train what rank 0 sends
+        follow(dist, all_stages())  # under torchrun, ranks > 0 do what rank 0's stages send them (Stage.follow)
         return 0
     try:
         tracker = Tracker()  # first: a store that is down or locked fails in seconds, before the stages load
@@ -102,7 +101,7 @@ def _run(args: argparse.Namespace, spec: ExperimentSpec) -> int:
         else:
             runner.run(args.command, spec, force=args.force, launched_run_id=launched)
     finally:
-        send_job(None, dist)
+        dist.release()  # the followers end with this command, however it ends
     return 0
 
 

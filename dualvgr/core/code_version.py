@@ -42,6 +42,7 @@ ORCHESTRATION = frozenset({
     "dualvgr.core.code_version",
     "dualvgr.core.errors",
     "dualvgr.core.fingerprint",
+    "dualvgr.core.ranks",
     "dualvgr.core.runner",
     "dualvgr.core.runstate",
     "dualvgr.core.schema",
@@ -50,6 +51,9 @@ ORCHESTRATION = frozenset({
     "dualvgr.core.staging",
     "dualvgr.core.store",
     "dualvgr.core.tracking",
+    # Which rank of a torchrun launch extracts which shard, and how they report: the merged file is the one a
+    # single process writes (extract.py and hdf5.py, which count, decide its contents).
+    "dualvgr.features.distributed",
 })
 
 

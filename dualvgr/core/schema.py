@@ -154,7 +154,8 @@ class FeaturesSpec:
     device: str = "auto"
     workers: NonNegative = 2  # decoding processes that overlap with the network; 0 = decode in the main process
     # Extraction processes, each taking a contiguous share of the videos (one GPU each where there are several);
-    # their files are merged into one identical to a single-process run.
+    # their files are merged into one identical to a single-process run. Under torchrun the ranks are the
+    # shards: leave it at 1.
     num_shards: Count = 1
     # Random backbones make features meaningless for the paper; they are allowed only when declared here.
     allow_random_weights: bool = False

@@ -77,6 +77,9 @@ class Stage:
     cacheable: bool = True
     # What tells this stage's runs apart in the tracking UI beyond its name ("seed666"); "" for nothing.
     run_label: Callable[[ExperimentSpec], str] = lambda spec: ""
+    # Under torchrun: what ranks > 0 do with a job this stage's run on rank 0 sends them (``Ranks.send``), called
+    # as follow(job, ranks) (dualvgr.core.ranks); None for a stage that runs on rank 0 alone.
+    follow: Callable[[Any, Any], None] | None = None
 
     def run_name(self, spec: ExperimentSpec) -> str:
         label = self.run_label(spec)

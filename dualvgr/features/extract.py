@@ -22,9 +22,10 @@ file, and a resumed file equal an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,15 @@ from tqdm import tqdm
 from dualvgr.core.device import resolve_device, set_tf32
 from dualvgr.core.errors import DataError, SpecError
 from dualvgr.features.backbones import fold_batchnorm
-from dualvgr.features.hdf5 import FORMAT_VERSION, PartialFeatureFile, feature_dataset, ids_digest, resume_key
+from dualvgr.features.hdf5 import (
+    FAILED_VIDEOS_ATTR,
+    FORMAT_VERSION,
+    PartialFeatureFile,
+    feature_dataset,
+    finished_shard,
+    ids_digest,
+    resume_key,
+)
 from dualvgr.features.pillow_bicubic import resize_bicubic
 from dualvgr.features.registry import Backbone, backbone_entry
 from dualvgr.features.settings import FeatureSettings
@@ -236,6 +245,7 @@ def extract_features(
     num_shards: int = 1,
     tf32: bool = False,
     progress: bool = True,
+    after_group: Callable[[], None] | None = None,
 ) -> ExtractionResult:
     """Extract ``settings.kind`` features of ``videos`` ((video id, path) pairs) into ``out_path``.
 
@@ -249,7 +259,9 @@ def extract_features(
     ``allow_failed`` (the stages' ``features.allow_failed_videos``) it becomes a zero row listed in the result
     and in the file's ``failed_ids``. ``attrs`` (e.g. the spec hash) are stored on the file. ``tf32`` stays
     off for faithful features (B40). An interrupted call leaves ``<out>.partial.h5``; calling again with the
-    same arguments resumes it. ``out_path`` is replaced, once complete, if it exists.
+    same arguments resumes it. ``out_path`` is replaced, once complete, if it exists. ``after_group`` is called
+    each time a group of videos is written; an error it raises stops the call with those rows kept for a resume
+    (a rank of a torchrun launch stops so when another rank failed).
     """
     backbone = backbone_entry(settings.backbone, settings.kind)
     if weights.backbone != backbone.name:
@@ -260,6 +272,8 @@ def extract_features(
     jobs, all_ids = _jobs_for_shard(videos, shard_index, num_shards, _group_size(settings, batch_size))
     file_attrs = _output_attrs(settings, weights, all_ids, dict(attrs or {}), (shard_index, num_shards))
     key = resume_key({"attrs": file_attrs, "videos": [(job.video_id, job.path) for job in jobs]})
+    if num_shards > 1 and (finished := finished_shard(Path(out_path), key)) is not None:
+        return _reused_shard(Path(out_path), finished, settings, len(jobs), backbone.feature_dim)
     output = PartialFeatureFile.open(
         Path(out_path),
         dataset=feature_dataset(settings.kind),
@@ -274,7 +288,7 @@ def extract_features(
         pending = [job for job in jobs if job.group in unfinished]  # whole groups, so forwards are as in one run
         device = resolve_device(device) if isinstance(device, str) else device
         chunk = batch_size or DEFAULT_CHUNK["cuda" if device.type == "cuda" else "cpu", settings.kind]
-        run = _Run(backbone, settings, output, allow_failed=allow_failed, chunk=chunk)
+        run = _Run(backbone, settings, output, allow_failed=allow_failed, chunk=chunk, after_group=after_group)
         seconds = 0.0
         if pending:
             with _Numerics(tf32=tf32):
@@ -283,8 +297,11 @@ def extract_features(
                 already_done = len(jobs) - len(pending)
                 run.go(pending, network, num_workers=num_workers, progress=progress, already_done=already_done)
                 seconds = time.perf_counter() - started
-        failed_ids = np.asarray(sorted(failure.video_id for failure in run.failed.values()), dtype=np.int64)
-        output.finish({"failed_ids": failed_ids}, list(run.failed))
+        failures = sorted(run.failed.values(), key=lambda failure: failure.video_id)
+        final: dict[str, object] = {"failed_ids": np.asarray([f.video_id for f in failures], dtype=np.int64)}
+        if num_shards > 1:
+            final[FAILED_VIDEOS_ATTR] = json.dumps([vars(failure) for failure in failures])
+        output.finish(final, list(run.failed), keep_resume_key=num_shards > 1)
     finally:
         output.close()
     handled = len(pending)
@@ -293,13 +310,21 @@ def extract_features(
         kind=settings.kind,
         num_videos=len(jobs),
         num_extracted=handled - len(run.failed),
-        failed=sorted(run.failed.values(), key=lambda failure: failure.video_id),
+        failed=failures,
         seconds=seconds,
         videos_per_second=handled / seconds if seconds else 0.0,
         frames_per_second=handled * settings.num_clips * settings.frames_per_clip / seconds if seconds else 0.0,
         width=backbone.feature_dim,
         recounted_videos=run.recounted,
     )
+
+
+def _reused_shard(
+    path: Path, attrs: dict[str, object], settings: FeatureSettings, num_videos: int, width: int
+) -> ExtractionResult:
+    """A shard an earlier call finished with the same parameters (another shard failed then): nothing to do."""
+    failed = [FailedVideo(**failure) for failure in json.loads(str(attrs.get(FAILED_VIDEOS_ATTR, "[]")))]
+    return ExtractionResult(path, settings.kind, num_videos, num_extracted=0, failed=failed, width=width)
 
 
 class _Numerics:
@@ -325,10 +350,11 @@ class _Run:
 
     def __init__(
         self, backbone: Backbone, settings: FeatureSettings, output: PartialFeatureFile, *, allow_failed: bool,
-        chunk: int,
+        chunk: int, after_group: Callable[[], None] | None = None,
     ) -> None:
         self.backbone, self.settings, self.output, self.allow_failed = backbone, settings, output, allow_failed
         self.chunk = chunk  # network inputs per forward
+        self.after_group = after_group or (lambda: None)
         self.failed: dict[int, FailedVideo] = {}  # by row
         self.recounted = 0
         self.width_checked = False
@@ -347,6 +373,7 @@ class _Run:
                     self._forward(waiting, network)
                     bar.update(len(waiting))
                     waiting = []
+                    self.after_group()
                 if item["error"]:
                     self._fail(job, str(item["error"]), str(item["message"]))
                     bar.update(1)
@@ -356,6 +383,7 @@ class _Run:
             if waiting:
                 self._forward(waiting, network)
                 bar.update(len(waiting))
+                self.after_group()
 
     def _fail(self, job: _Job, reason: str, message: str) -> None:
         if not self.allow_failed:

@@ -17,7 +17,8 @@ Writing goes to ``<name>.partial.h5`` beside the output, with a ``_done`` mask (
 every batch and a ``_resume_key`` attribute naming the parameters; the file is renamed to the output only when
 every row is written, so the output path never holds a partial file. A rerun with the same parameters
 continues from the mask (videos that failed are tried again); with other parameters (or an unreadable partial
-file) it starts over.
+file) it starts over. A finished shard file keeps its resume key, so that the next launch after another shard of
+the same extraction failed takes it as it is (:func:`finished_shard`).
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ log = logging.getLogger(__name__)
 FEATURE_DATASETS = {"appearance": "resnet_features", "motion": "resnext_features"}
 IDS_DATASET = "ids"
 FORMAT_VERSION = 1
-SHARD_ATTRS = ("shard_index", "num_shards")  # only in shard files; merging removes them
 _DONE, _RESUME_KEY = "_done", "_resume_key"
+FAILED_VIDEOS_ATTR = "_failed_videos"  # a shard's failed videos with their reasons (JSON), for a later reuse
+# Only in shard files; merging removes them. A finished shard keeps its resume key, so that a relaunch after
+# another shard failed reuses it instead of extracting it again.
+SHARD_ATTRS = ("shard_index", "num_shards", _RESUME_KEY, FAILED_VIDEOS_ATTR)
 
 
 def feature_dataset(kind: str) -> str:
@@ -52,6 +56,22 @@ def feature_dataset(kind: str) -> str:
 
 def partial_path(out_path: Path) -> Path:
     return Path(out_path).with_suffix(".partial.h5")
+
+
+def shard_path(out_path: Path, index: int, count: int) -> Path:
+    """Shard ``index`` of ``count`` of an output, beside it: ``<name>.shard<index>of<count>.h5``."""
+    out_path = Path(out_path)
+    return out_path.with_name(f"{out_path.stem}.shard{index}of{count}.h5")
+
+
+def finished_shard(path: Path, resume_key: str) -> dict[str, object] | None:
+    """The attributes of ``path`` when it is a finished shard written with ``resume_key``, else None."""
+    try:
+        with h5py.File(path, "r") as handle:
+            attrs = dict(handle.attrs)
+    except OSError:  # missing, or not an HDF5 file
+        return None
+    return attrs if "shard_index" in attrs and attrs.get(_RESUME_KEY) == resume_key else None
 
 
 def ids_digest(ids: np.ndarray) -> str:
@@ -137,11 +157,13 @@ class PartialFeatureFile:
             done[row] = True
         self._file.flush()
 
-    def finish(self, attrs: dict[str, object], failed_rows: Sequence[int] = ()) -> Path:
+    def finish(
+        self, attrs: dict[str, object], failed_rows: Sequence[int] = (), *, keep_resume_key: bool = False
+    ) -> Path:
         """Zero the failed rows, drop the bookkeeping, add final attributes, rename to the output path.
 
-        Every row must be done or failed. The rename is atomic on one file system: the output path never
-        holds a partial file.
+        Every row must be done or failed. The rename is atomic on one file system: the output path never holds a
+        partial file. A shard keeps its resume key (``keep_resume_key``; see SHARD_ATTRS).
         """
         complete = self.done
         complete[list(failed_rows)] = True
@@ -152,7 +174,8 @@ class PartialFeatureFile:
         for row in failed_rows:
             features[row] = np.zeros(features.shape[1:], np.float32)
         del self._file[_DONE]
-        del self._file.attrs[_RESUME_KEY]
+        if not keep_resume_key:
+            del self._file.attrs[_RESUME_KEY]
         for key, value in attrs.items():
             self._file.attrs[key] = _attr_value(value)
         self._file.close()

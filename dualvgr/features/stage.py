@@ -6,7 +6,8 @@ Output: ``<dataset>_<kind>_feat.h5`` (dualvgr-original.md §1.4, §2.6) and ``fa
 fingerprint parameters enter the stage's. Logs the weights' source and sha256 (random weights as a
 deviation), extraction speed, failures (truncated or damaged videos too, with ``features.allow_failed_videos``)
 and the feature width. With ``features.num_shards`` > 1, shards run in parallel processes (one GPU each where
-there are several) and are merged into a file identical to a single-process run.
+there are several) and are merged into a file identical to a single-process run; under torchrun every rank
+extracts one shard, on one or several machines, and rank 0 merges them (:mod:`dualvgr.features.distributed`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import torch
 
 from dualvgr.core.device import resolve_device
 from dualvgr.core.fingerprint import file_identity
+from dualvgr.core.ranks import Ranks
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.stage import Stage, StageContext, StageResult, stat_cache
 from dualvgr.core.tracking import TAG_DEVIATION_PREFIX
 from dualvgr.data.stage import load_manifest
 from dualvgr.features.extract import ExtractionResult, extract_features
-from dualvgr.features.hdf5 import merge_shards
+from dualvgr.features.distributed import check_shards_per_rank, extract_across_ranks, follow_extraction
+from dualvgr.features.hdf5 import merge_shards, shard_path
 from dualvgr.features.registry import backbone_entry, named_sources
 from dualvgr.features.settings import AppearanceSettings, MotionSettings
 from dualvgr.features.weights import BackboneWeights
@@ -89,7 +92,12 @@ def run_features(ctx: StageContext, kind: str) -> StageResult:
         allow_failed=spec.features.allow_failed_videos, attrs={"spec_hash": ctx.fingerprint},
     )
     shards = spec.features.num_shards
-    if shards > 1:
+    ranks = Ranks.from_environment()
+    if ranks.active:  # under torchrun: one shard per rank, merged here (features/distributed.py)
+        check_shards_per_rank(shards, ranks)
+        results = extract_across_ranks(ranks, stage=kind, videos=videos, out_path=out_path,
+                                       device=spec.features.device, request=request, progress=ctx.progress)
+    elif shards > 1:
         results = _extract_shards(videos, out_path, spec.features.device, shards, request, ctx.progress)
         merge_shards([r.out_path for r in results], out_path)
         for result in results:
@@ -118,7 +126,8 @@ def run_features(ctx: StageContext, kind: str) -> StageResult:
         outputs={"features": out_path, "failed": failed_path},
         metrics=metrics,
         summary=f"{kind}: {len(videos)} videos -> {out_path.name} ({extracted} extracted now, {len(failed)} failed, "
-        f"{metrics['frames_per_second']:.1f} frames/s, {weights.source} weights)",
+        f"{metrics['frames_per_second']:.1f} frames/s, {weights.source} weights"
+        + (f", {len(results)} shards merged)" if len(results) > 1 else ")"),
     )
 
 
@@ -143,9 +152,8 @@ def _extract_shards(videos, out_path: Path, device: str, shards: int, request: d
     jobs = []
     for index in range(shards):
         shard_device = f"cuda:{index % gpus}" if gpus else "cpu"
-        shard_path = out_path.with_name(f"{out_path.stem}.shard{index}of{shards}.h5")
-        jobs.append(dict(request, videos=videos, out_path=shard_path, device=shard_device, shard_index=index,
-                         num_shards=shards, progress=progress and index == 0))
+        jobs.append(dict(request, videos=videos, out_path=shard_path(out_path, index, shards), device=shard_device,
+                         shard_index=index, num_shards=shards, progress=progress and index == 0))
     # Spawned (CUDA cannot run in forked children), non-daemonic (each shard has decoding workers of its own).
     with ProcessPoolExecutor(max_workers=shards, mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(pool.map(_extract_one, jobs))
@@ -166,6 +174,7 @@ def _stage(kind: str) -> Stage:
         run=lambda ctx: run_features(ctx, kind),
         upstream=lambda spec: ("data",),
         external_inputs=lambda spec: feature_external_inputs(spec, kind),
+        follow=follow_extraction,
     )
 
 

@@ -5,50 +5,24 @@ single-process run) is cut into K contiguous shares of ceil(B/K). Gradients are 
 each rank weights its mean losses by n_rank*K/n_global (equal shares: 1) and its batch-summed HSIC by K: the
 averaged gradient is then the single-process one. BatchNorm is synchronised (SyncBatchNorm). A rank whose
 share of the final, short batch is empty runs one sample with weight 0 (DDP needs every rank to step).
-Only rank 0 logs to MLflow and writes checkpoints.
+Only rank 0 logs to MLflow and writes checkpoints. Starting the process group and sending jobs to ranks > 0 are
+every stage's (:mod:`dualvgr.core.ranks`).
 """
 
 from __future__ import annotations
 
-import datetime
 import math
-import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as torch_dist
 
+from dualvgr.core.ranks import Ranks
+
 
 @dataclass(frozen=True)
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-
-    @classmethod
-    def single(cls) -> Distributed:
-        return cls()
-
-    @classmethod
-    def from_environment(cls) -> Distributed:
-        """The process group torchrun describes in WORLD_SIZE / RANK (initialised once), or a single process."""
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        if world_size <= 1:
-            return cls.single()
-        if not torch_dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            if backend == "nccl":
-                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-            # Rank 0 may extract features for a long time while the others wait for their job.
-            torch_dist.init_process_group(backend, timeout=datetime.timedelta(hours=12))
-        return cls(torch_dist.get_rank(), torch_dist.get_world_size())
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
+class Distributed(Ranks):
+    """The ranks of a torchrun launch (:class:`~dualvgr.core.ranks.Ranks`), with the sharing of training batches."""
 
     def local_batch(self, batch_size: int) -> int:
         return math.ceil(batch_size / self.world_size)
@@ -77,14 +51,6 @@ class Distributed:
         n_global = min(batch_size, total - step * batch_size)
         _, count = self._share(batch_size, total, step)
         return count * self.world_size / n_global
-
-    def broadcast(self, value: object = None) -> object:
-        """Rank 0's ``value`` on every rank (any picklable object; the other ranks' ``value`` is ignored)."""
-        if not self.active:
-            return value
-        box = [value]
-        torch_dist.broadcast_object_list(box, src=0)
-        return box[0]
 
     def all_reduce(self, tensor: torch.Tensor) -> torch.Tensor:
         if not self.active:

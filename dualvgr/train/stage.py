@@ -8,7 +8,7 @@ split to: ``test_`` (the paper's split) or ``best_val_`` (then no ``test_*`` met
 on val again must reproduce the val accuracy it was selected with, exactly). Questions dropped for lack of
 features are logged per split. A killed run resumes from ``last.pt`` when started again; a damaged one is set
 aside and the seed starts from scratch (resume.py). Under torchrun, rank 0 runs this stage and sends each job to
-the other ranks, which :func:`follow` it.
+the other ranks, which :func:`follow` it (the stage's ``follow``, dualvgr.core.ranks).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dualvgr.core.device import resolve_device, set_tf32
 from dualvgr.core.errors import DataError, HarnessError
+from dualvgr.core.ranks import Ranks
 from dualvgr.core.schema import ExperimentSpec
 from dualvgr.core.spec import replace_in, spec_hash
 from dualvgr.core.stage import Stage, StageContext, StageResult, seed_label
@@ -122,19 +123,18 @@ def train_job(job: TrainJob, log: RunLogger | None, dist: Distributed, progress:
     return final
 
 
-def send_job(job: TrainJob | None, dist: Distributed) -> None:
-    """Rank 0: hand ``job`` to every other rank under torchrun (None: no more jobs, they exit)."""
-    dist.broadcast(job)
+def send_job(job: TrainJob, dist: Distributed) -> None:
+    """Rank 0: hand ``job`` to every other rank under torchrun, whose :func:`follow` trains it."""
+    dist.send(TRAIN_STAGE.name, job)
 
 
-def follow(dist: Distributed, progress: bool = False) -> None:
-    """Ranks > 0 under torchrun: train every job rank 0 sends (its share of each batch) until it sends None.
+def follow(job: TrainJob, ranks: Ranks) -> None:
+    """Ranks > 0 under torchrun (the train stage's ``follow``): train rank 0's ``job``, their share of each batch.
 
     Rank 0 runs the pipeline as usual (upstream stages, the cache, MLflow); the other ranks never touch the
     tracking store or write checkpoints.
     """
-    while (job := dist.broadcast()) is not None:
-        train_job(job, log=None, dist=dist, progress=progress)
+    train_job(job, log=None, dist=Distributed.from_environment(), progress=False)
 
 
 def run_train(ctx: StageContext) -> StageResult:
@@ -268,4 +268,5 @@ TRAIN_STAGE = Stage(
     upstream=lambda spec: ("data", "appearance", "motion", "questions"),
     variants=seed_variants,
     run_label=seed_label,
+    follow=follow,
 )

@@ -31,19 +31,21 @@ def test_single_process_broadcast_returns_the_value():
     assert Distributed.single().broadcast(job) is job and Distributed.single().broadcast() is None
 
 
-def test_follower_loop_lives_with_the_train_stage_without_an_import_cycle():
-    """The CLI's entry points for ranks > 0 (follow) and rank 0 (send_job) are the train stage's; the broadcast
-    itself is Distributed's, so distributed.py imports no stage code."""
+def test_follower_of_the_train_stage_is_declared_by_the_stage_without_an_import_cycle():
+    """What ranks > 0 do is the stage's ``follow`` (send_job on rank 0 sends to it); the process group and the
+    jobs' broadcast are dualvgr.core.ranks', so distributed.py imports no stage code."""
     import ast
     import inspect
 
     import dualvgr.train.distributed as distributed
-    from dualvgr.train.stage import follow, send_job
+    from dualvgr.core.ranks import Ranks
+    from dualvgr.train.stage import TRAIN_STAGE, follow, send_job
 
     imported = {node.module for node in ast.walk(ast.parse(inspect.getsource(distributed)))
                 if isinstance(node, ast.ImportFrom)}
-    assert not {name for name in imported if name and name.startswith("dualvgr")}, imported
-    assert callable(follow) and callable(send_job)
+    assert {name for name in imported if name and name.startswith("dualvgr")} == {"dualvgr.core.ranks"}, imported
+    assert issubclass(Distributed, Ranks) and isinstance(Distributed.single(), Distributed)
+    assert TRAIN_STAGE.follow is follow and callable(send_job)
     with pytest.raises(ModuleNotFoundError):
         __import__("dualvgr.train.followers")
 
